@@ -1,0 +1,100 @@
+"""The ``Enrichment`` model, through datamodel-code-generator (called as a library).
+
+enrichgen derives a JSON Schema from the integration and lets datamodel-code-generator write the
+pydantic v2 model. Each field's type is one of the annotated types of the package's
+``field_types`` module, where the value rules live; the JSON Schema points at them with
+``customTypePath``. datamodel-code-generator only takes absolute import paths, so it is handed a
+placeholder module that is turned into a relative import here: a vendored package must not
+depend on its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+from generator.integration import FieldType, Integration
+from generator.render import pycomment
+
+_PLACEHOLDER = "enrichgen_placeholder_package"
+
+# The annotated type (in the generated field_types module) that carries each type's rules.
+FIELD_TYPE_ANNOTATIONS = {
+    FieldType.STRING: "WireString",
+    FieldType.INT: "WireInt",
+    FieldType.FLOAT: "WireFloat",
+    FieldType.BOOL: "WireBool",
+    FieldType.DATETIME: "WireDatetime",
+}
+
+
+def enrichment_json_schema(integration: Integration) -> dict[str, Any]:
+    """The JSON Schema of one enrichment, as datamodel-code-generator reads it."""
+    properties: dict[str, Any] = {}
+    for field in integration.fields:
+        prop: dict[str, Any] = {
+            "customTypePath": f"{_PLACEHOLDER}.field_types.{FIELD_TYPE_ANNOTATIONS[field.type]}"
+        }
+        if field.label is not None:
+            prop["title"] = field.label
+        if field.description is not None:
+            prop["description"] = field.description
+        properties[field.wire_name] = prop
+    return {
+        "title": "Enrichment",
+        "description": _class_docstring(integration),
+        "type": "object",
+        "properties": properties,
+        "required": [field.wire_name for field in integration.fields if not field.optional],
+        "additionalProperties": False,
+    }
+
+
+def _class_docstring(integration: Integration) -> str:
+    title = integration.label or integration.name
+    lines = [f"One enrichment of the {title} integration (version {integration.version})."]
+    if integration.description:
+        lines += ["", integration.description]
+    lines += ["", "Attributes are the schema's fields; each field's wire name is its alias."]
+    # Documentation only: keep it to printable text so no character can change its meaning.
+    return "\n".join(pycomment(line) for line in lines)
+
+
+def render_models(integration: Integration) -> str:
+    """Python source of the models module body (not yet formatted, no header)."""
+    from datamodel_code_generator import (
+        DataModelType,
+        InputFileType,
+        PythonVersion,
+        generate,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = generate(
+            json.dumps(enrichment_json_schema(integration)),
+            input_file_type=InputFileType.JsonSchema,
+            output_model_type=DataModelType.PydanticV2BaseModel,
+            target_python_version=PythonVersion.PY_310,
+            base_class=f"{_PLACEHOLDER}.wire_model.WireModel",
+            aliases={
+                field.wire_name: field.identifier
+                for field in integration.fields
+                if field.wire_name != field.identifier
+            },
+            use_annotated=True,
+            use_double_quotes=True,
+            use_schema_description=True,
+            use_field_description=False,
+            field_constraints=True,
+            disable_timestamp=True,
+            custom_file_header='"""The Enrichment model: one attribute per field of the schema."""',
+            formatters=[],
+        )
+    assert isinstance(source, str)
+    source = source.replace(f"from {_PLACEHOLDER}.", "from .")
+    # field_types declares arbitrary types itself; the option datamodel-code-generator adds
+    # for custom types is noise here.
+    source = source.replace("        arbitrary_types_allowed=True,\n", "")
+    return source

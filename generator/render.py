@@ -1,0 +1,70 @@
+"""Rendering the package templates for one integration.
+
+The templates are the code of the generated package; this module only decides what goes into
+them. Text from the schema reaches the output only through ``pyliteral`` (a Python string
+literal) or ``pycomment`` (one line that cannot end a comment early).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.integration import Integration
+
+TEMPLATE_SUFFIX = ".jinja"
+
+
+def templates_root() -> Path:
+    return Path(str(resources.files("generator.templates"))) / "package"
+
+
+def pyliteral(value: Any) -> str:
+    """A Python literal that evaluates to ``value`` (``repr`` escapes every unprintable char)."""
+    if value is None or isinstance(value, (str, int, bool)):
+        return repr(value)
+    raise TypeError(f"cannot render {type(value).__name__} as a literal")
+
+
+def pycomment(value: str) -> str:
+    """``value`` on one line: line breaks and other control characters become spaces."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in "\x85" else ch
+        for ch in value
+    )
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_root())),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["pyliteral"] = pyliteral
+    environment.filters["pycomment"] = pycomment
+    return environment
+
+
+def template_names() -> list[str]:
+    root = templates_root()
+    names = [
+        path.relative_to(root).as_posix()
+        for path in root.rglob(f"*{TEMPLATE_SUFFIX}")
+    ]
+    return sorted(names)
+
+
+def render_templates(integration: Integration, context: dict[str, Any]) -> dict[str, str]:
+    """``{relative output path: text}`` for every template."""
+    environment = _environment()
+    rendered = {}
+    for name in template_names():
+        template = environment.get_template(name)
+        text = template.render(integration=integration, **context)
+        rendered[name.removesuffix(TEMPLATE_SUFFIX)] = text
+    return rendered

@@ -1,0 +1,216 @@
+"""Every rule an integration schema must follow.
+
+The structural rules are a JSON Schema (``integration_schema.json``) checked with ``jsonschema``;
+the rules it cannot say — UTF-8 byte lengths, fields per type, identifier collisions — are here.
+Each broken rule becomes one ``Problem`` with a JSON pointer and a sentence that says the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import Counter, defaultdict
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from generator.names import field_identifier, is_package_name, package_identifier
+from generator.problems import Problem
+
+FIELD_TYPES = ("STRING", "INT", "FLOAT", "BOOL", "DATETIME")
+MAX_FIELDS_PER_TYPE = 10
+MAX_NAME_BYTES = 30
+
+_STRUCTURE = json.loads(
+    resources.files("generator").joinpath("integration_schema.json").read_text("utf-8")
+)
+_VALIDATOR = jsonschema.Draft202012Validator(_STRUCTURE)
+
+_JSON_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+}
+
+
+def _pointer(parts: Any) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in choices if c.lower() == word.lower()]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _structural_problems(path: str, document: Any) -> list[Problem]:
+    problems = []
+    errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: (list(map(str, e.path)), e.validator))
+    for error in errors:
+        pointer = _pointer(error.absolute_path)
+        for message_pointer, message in _explain(error):
+            problems.append(Problem(path, message, pointer=pointer + message_pointer))
+    return problems
+
+
+def _explain(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
+    """Turn one jsonschema error into sentences for people (with an extra pointer suffix)."""
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    in_field = "name" in schema.get("properties", {}) and "optional" in schema.get("properties", {})
+    where = "a field" if in_field else "the schema"
+    if kind == "required":
+        missing = error.message.split("'")[1]
+        hints = {
+            "fields": 'add "fields": [ ... ] with at least one field',
+            "name": 'add "name": "<field name>"',
+            "type": 'add "type": one of ' + ", ".join(FIELD_TYPES),
+            "optional": 'add "optional": true or false',
+        }
+        return [("", f"{where} is missing the required key {missing!r}: {hints.get(missing, '')}".rstrip(": "))]
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        known = set(allowed)
+        return [
+            (
+                "/" + key.replace("~", "~0").replace("/", "~1"),
+                f"unknown key {key!r} in {where}{_did_you_mean(key, allowed)}"
+                f" (allowed: {', '.join(allowed)})",
+            )
+            for key in error.instance
+            if key not in known
+        ]
+    if kind == "enum":
+        value = error.instance
+        if isinstance(value, str):
+            hint = _did_you_mean(value.upper(), FIELD_TYPES) or _did_you_mean(value, FIELD_TYPES)
+            return [("", f"unknown field type {value!r}{hint} (use one of {', '.join(FIELD_TYPES)})")]
+        return [("", f"the field type must be a string, one of {', '.join(FIELD_TYPES)}; got {_describe(value)}")]
+    if kind == "type":
+        expected = _JSON_TYPE_NAMES.get(str(error.validator_value), str(error.validator_value))
+        return [("", f"must be {expected}, not {_describe(error.instance)}")]
+    if kind == "minItems":
+        return [("", "the schema needs at least one field")]
+    if kind == "minLength":
+        return [("", "must not be empty")]
+    if kind == "minimum":
+        return [("", f"must be {error.validator_value} or more (got {error.instance})")]
+    return [("", error.message)]
+
+
+def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    wire_names: dict[str, int] = {}
+    identifiers: dict[str, list[int]] = defaultdict(list)
+    type_counts: Counter[str] = Counter()
+    for index, field in enumerate(fields):
+        if not isinstance(field, dict):
+            continue
+        name = field.get("name")
+        if isinstance(field.get("type"), str) and field["type"] in FIELD_TYPES:
+            type_counts[field["type"]] += 1
+        if not isinstance(name, str) or not name:
+            continue
+        size = len(name.encode("utf-8"))
+        if size > MAX_NAME_BYTES:
+            problems.append(
+                Problem(
+                    path,
+                    f"field name {name!r} is {size} bytes in UTF-8; the API allows at most "
+                    f"{MAX_NAME_BYTES}: shorten it",
+                    pointer=f"/fields/{index}/name",
+                )
+            )
+        if name in wire_names:
+            problems.append(
+                Problem(
+                    path,
+                    f"field name {name!r} is already used by /fields/{wire_names[name]}: "
+                    "field names must be unique",
+                    pointer=f"/fields/{index}/name",
+                )
+            )
+            continue
+        wire_names[name] = index
+        identifiers[field_identifier(name)].append(index)
+    for identifier, indexes in identifiers.items():
+        if len(indexes) < 2:
+            continue
+        first = indexes[0]
+        for index in indexes[1:]:
+            problems.append(
+                Problem(
+                    path,
+                    f"field names {fields[first]['name']!r} (/fields/{first}) and "
+                    f"{fields[index]['name']!r} both become the Python attribute "
+                    f"{identifier!r}: rename one of them",
+                    pointer=f"/fields/{index}/name",
+                )
+            )
+    for field_type, count in sorted(type_counts.items()):
+        if count > MAX_FIELDS_PER_TYPE:
+            problems.append(
+                Problem(
+                    path,
+                    f"{count} fields of type {field_type}; the API allows at most "
+                    f"{MAX_FIELDS_PER_TYPE} per type: remove {count - MAX_FIELDS_PER_TYPE}",
+                    pointer="/fields",
+                )
+            )
+    return problems
+
+
+def schema_problems(path: str, document: Any, fallback_name: str) -> list[Problem]:
+    """Every problem of ``document``; an empty list means it is valid."""
+    problems = _structural_problems(path, document)
+    if not isinstance(document, dict):
+        return problems
+    fields = document.get("fields")
+    if isinstance(fields, list):
+        problems.extend(_field_problems(path, fields))
+    name = document.get("name")
+    if isinstance(name, str) and name:
+        if not package_identifier(name):
+            problems.append(
+                Problem(
+                    path,
+                    f"the schema name {name!r} has no letters or digits to build a package "
+                    "name from: use letters, digits and underscores",
+                    pointer="/name",
+                )
+            )
+    elif "name" not in document and not package_identifier(fallback_name):
+        problems.append(
+            Problem(
+                path,
+                f"the file name {fallback_name!r} gives no package name: add a \"name\" key",
+                pointer="/",
+            )
+        )
+    if isinstance(name, str) and package_identifier(name) and not is_package_name(package_identifier(name)):
+        problems.append(
+            Problem(
+                path,
+                f"the schema name {name!r} must give an ASCII package name: use ASCII letters",
+                pointer="/name",
+            )
+        )
+    return problems

@@ -1,0 +1,1 @@
+"""The Jinja templates rendered into every generated package (shipped inside the wheel)."""
