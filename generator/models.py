@@ -11,6 +11,7 @@ depend on its own name.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from typing import Any
 
@@ -26,6 +27,12 @@ FIELD_TYPE_ANNOTATIONS = {
     FieldType.FLOAT: "WireFloat",
     FieldType.BOOL: "WireBool",
     FieldType.DATETIME: "WireDatetime",
+}
+
+# The bulk validator reads DATETIME straight into its wire text.
+VALIDATION_ANNOTATIONS = {
+    **FIELD_TYPE_ANNOTATIONS,
+    FieldType.DATETIME: "WireDatetimeText",
 }
 
 
@@ -61,6 +68,28 @@ def _class_docstring(integration: Integration) -> str:
     return "\n".join(pycomment(line) for line in lines)
 
 
+def _import_group(line: str) -> int:
+    module = line.split()[1]
+    if module == "__future__":
+        return 0
+    if module.startswith("."):
+        return 3
+    return 1 if module.split(".")[0] in sys.stdlib_module_names else 2
+
+
+def _group_imports(source: str) -> str:
+    """Order the import block as isort (and ruff) expect: future, stdlib, third party, local."""
+    lines = source.splitlines(keepends=True)
+    imports = [line for line in lines if line.startswith(("from ", "import "))]
+    first = lines.index(imports[0])
+    last = lines.index(imports[-1])
+    groups: list[list[str]] = [[], [], [], []]
+    for line in imports:
+        groups[_import_group(line)].append(line)
+    block = "\n".join("".join(sorted(group)) for group in groups if group)
+    return "".join(lines[:first]) + block + "".join(lines[last + 1 :])
+
+
 def render_models(integration: Integration) -> str:
     """Python source of the models module body (not yet formatted, no header)."""
     from datamodel_code_generator import (
@@ -94,6 +123,7 @@ def render_models(integration: Integration) -> str:
         )
     assert isinstance(source, str)
     source = source.replace(f"from {_PLACEHOLDER}.", "from .")
+    source = _group_imports(source)
     # field_types declares arbitrary types itself; the option datamodel-code-generator adds
     # for custom types is noise here.
     source = source.replace("        arbitrary_types_allowed=True,\n", "")

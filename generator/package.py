@@ -14,7 +14,7 @@ import black
 
 from generator import __version__
 from generator.integration import Integration
-from generator.models import render_models
+from generator.models import VALIDATION_ANNOTATIONS, render_models
 from generator.render import pycomment, render_templates
 
 MANIFEST_NAME = "enrichgen-manifest.json"
@@ -54,7 +54,13 @@ def sha256(data: bytes) -> str:
 def build_package(integration: Integration, command: str) -> dict[str, bytes]:
     """Every file of the package, formatted and with its header, plus the manifest."""
     header_text = {mark: _header(integration, command, mark) for mark in ("#", "//")}
-    sources = render_templates(integration, {"models_source": ""})
+    sources = render_templates(
+        integration,
+        {
+            "package": integration.package,
+            "annotation": {kind.value: name for kind, name in VALIDATION_ANNOTATIONS.items()},
+        },
+    )
     sources["models.py"] = render_models(integration)
     files = {
         path: _finish(path, text, header_text) for path, text in sorted(sources.items())

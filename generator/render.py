@@ -7,6 +7,7 @@ literal) or ``pycomment`` (one line that cannot end a comment early).
 
 from __future__ import annotations
 
+import keyword
 import unicodedata
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,11 @@ def pycomment(value: str) -> str:
     )
 
 
+def is_plain_name(name: str) -> bool:
+    """True when ``name`` can be written as a Python identifier as it is."""
+    return name.isidentifier() and not keyword.iskeyword(name) and name.isascii()
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_root())),
@@ -47,6 +53,8 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["pyliteral"] = pyliteral
     environment.filters["pycomment"] = pycomment
+    environment.filters["extract"] = lambda key, mapping: mapping[key]
+    environment.tests["is_plain_name"] = is_plain_name
     return environment
 
 

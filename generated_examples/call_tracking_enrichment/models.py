@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
-from .field_types import WireBool, WireDatetime, WireFloat, WireInt, WireString
 from typing import Annotated
+
 from pydantic import ConfigDict, Field
+
+from .field_types import WireBool, WireDatetime, WireFloat, WireInt, WireString
 from .wire_model import WireModel
 
 

@@ -89,3 +89,6 @@ WireDatetime = Annotated[
     PlainSerializer(to_wire_datetime, return_type=str, when_used="json"),
 ]
 """DATETIME: timezone-aware; sent as UTC ``YYYY-MM-DDThh:mm:ssZ``."""
+
+WireDatetimeText = Annotated[WireDatetime, AfterValidator(to_wire_datetime)]
+"""DATETIME validated straight into its wire text (for the bulk validator)."""
