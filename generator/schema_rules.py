@@ -178,8 +178,17 @@ def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
     return problems
 
 
+def _document_order(problem: Problem) -> list[tuple[int, str]]:
+    parts = (problem.pointer or "").split("/")[1:]
+    return [(int(part), "") if part.isdigit() else (-1, part) for part in parts]
+
+
 def schema_problems(path: str, document: Any, fallback_name: str) -> list[Problem]:
-    """Every problem of ``document``; an empty list means it is valid."""
+    """Every problem of ``document``, in document order; an empty list means it is valid."""
+    return sorted(_all_problems(path, document, fallback_name), key=_document_order)
+
+
+def _all_problems(path: str, document: Any, fallback_name: str) -> list[Problem]:
     problems = _structural_problems(path, document)
     if not isinstance(document, dict):
         return problems
