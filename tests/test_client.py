@@ -1,0 +1,465 @@
+"""The generated client against a real HTTP server on 127.0.0.1: every wire rule, sync and
+async alike (the call-tracking example package is the client under test)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from call_tracking_enrichment import (
+    AsyncEnrichmentClient,
+    AuthenticationError,
+    Enrichment,
+    EnrichmentClient,
+    EnrichmentItem,
+    SendReport,
+    UnsafeEndpointError,
+)
+from call_tracking_enrichment import client as client_module
+from call_tracking_enrichment.endpoint import check_url, enrichments_url
+
+from scripted_server import Reply, ScriptedServer
+
+SECRET = "s3cr3t-client-secret-value"
+PROJECT = 123456
+
+
+def item(user: str, number: int = 1, duration: int = 42, **extra: Any) -> dict[str, Any]:
+    return {
+        "userId": user,
+        "sessionNumber": 7,
+        "enrichmentNumber": number,
+        "enrichment": {
+            "call_answered": True,
+            "call_duration": duration,
+            "call_started_at": "2024-03-10T12:00:00Z",
+            **extra,
+        },
+    }
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as running:
+        yield running
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the backoff waits instead of sleeping them (no test depends on timing)."""
+    recorded: list[float] = []
+    real_sleep = time.sleep
+    real_async_sleep = asyncio.sleep
+
+    def fake_sleep(seconds: float) -> None:
+        recorded.append(seconds)
+        real_sleep(0)
+
+    async def fake_async_sleep(seconds: float) -> None:
+        recorded.append(seconds)
+        await real_async_sleep(0)
+
+    monkeypatch.setattr(client_module.time, "sleep", fake_sleep)
+    monkeypatch.setattr(client_module.asyncio, "sleep", fake_async_sleep)
+    return recorded
+
+
+@pytest.fixture(params=["sync", "async"])
+def send(request: pytest.FixtureRequest, server: ScriptedServer, delays: list[float]) -> Any:
+    """``send(items, **options) -> SendReport`` through the sync or the async client."""
+
+    def run(items: Any, **options: Any) -> SendReport:
+        options = {"auth_url": server.auth_url, **options}
+        if request.param == "sync":
+            with EnrichmentClient("my-client", SECRET, PROJECT, **options) as client:
+                return client.send(items)
+
+        async def main() -> SendReport:
+            async with AsyncEnrichmentClient("my-client", SECRET, PROJECT, **options) as client:
+                return await client.send(items)
+
+        return asyncio.run(main())
+
+    return run
+
+
+def test_token_request_and_enrichment_request_on_the_wire(send: Any, server: ScriptedServer) -> None:
+    report = send([item("a"), EnrichmentItem.model_validate(item("b", number=2))])
+    assert report.ok and report.accepted == 2 and report.batches == 1
+    assert server.token_requests == [
+        {
+            "client_id": "my-client",
+            "client_secret": SECRET,
+            "grant_type": "client_credentials",
+            "project_id": PROJECT,
+            "scope": "enrichment",
+        }
+    ]
+    [body] = server.enrichment_requests
+    assert body["integrationVersion"] == 1 and body["projectId"] == PROJECT
+    assert [entry["enrichmentNumber"] for entry in body["enrichments"]] == [1, 2]
+    assert server.headers_seen[0]["Authorization"] == "Bearer token-1"
+    assert body["enrichments"][0] == item("a")
+
+
+def test_scope_none_is_left_out(send: Any, server: ScriptedServer) -> None:
+    send([item("a")], scope=None)
+    assert "scope" not in server.token_requests[0]
+
+
+def test_the_token_is_cached_between_sends(server: ScriptedServer, delays: list[float]) -> None:
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        client.send([item("a")])
+        client.send([item("b")])
+    assert len(server.token_requests) == 1
+
+
+def test_a_token_near_expiry_is_renewed(delays: list[float]) -> None:
+    with ScriptedServer(token_ttl=30) as server:  # less than the 60 s margin: always renewed
+        with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+            client.send([item("a")])
+            client.send([item("b")])
+        assert len(server.token_requests) == 2
+
+
+def test_401_renews_once_and_resends_once_without_counting_a_retry(
+    send: Any, server: ScriptedServer
+) -> None:
+    server.replies.append(
+        Reply(401, {"success": False, "errorCode": "JWT_EXPIRED", "errorMessage": "Auth token is expired."})
+    )
+    report = send([item("a")])
+    assert report.ok and report.retries == 0 and report.batches == 2
+    assert len(server.token_requests) == 2
+
+
+def test_a_second_401_fails_the_batch(send: Any, server: ScriptedServer) -> None:
+    server.replies.extend([Reply(401, {"errorCode": "JWT_EXPIRED", "errorMessage": "x"})] * 2)
+    report = send([item("a")])
+    assert report.accepted == 0
+    assert [failure.status for failure in report.failed] == [401]
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_transient_statuses_are_retried(
+    send: Any, server: ScriptedServer, status: int, delays: list[float]
+) -> None:
+    server.replies.extend([Reply(status, {"errorMessage": "busy"}), Reply(status, {})])
+    report = send([item("a")])
+    assert report.ok and report.retries == 2 and report.batches == 3
+    assert len(delays) == 2
+
+
+def test_retry_after_seconds_is_a_floor(send: Any, server: ScriptedServer, delays: list[float]) -> None:
+    server.replies.append(Reply(429, {}, {"Retry-After": "7"}))
+    assert send([item("a")]).ok
+    assert delays and delays[0] >= 7
+
+
+def test_retry_after_http_date_is_a_floor(send: Any, server: ScriptedServer, delays: list[float]) -> None:
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    server.replies.append(Reply(503, {}, {"Retry-After": when}))
+    assert send([item("a")]).ok
+    assert delays and 100 <= delays[0] <= 121
+
+
+def test_retries_are_bounded_then_items_fail(send: Any, server: ScriptedServer) -> None:
+    server.replies.extend([Reply(503, {})] * 10)
+    report = send([item("a"), item("b")], max_retries=2)
+    assert report.retries == 2 and report.batches == 3
+    assert [f.index for f in report.failed] == [0, 1]
+    assert all(f.status == 503 for f in report.failed)
+
+
+def test_a_dropped_connection_is_retried(send: Any, server: ScriptedServer) -> None:
+    server.replies.append(Reply(drop=True))
+    report = send([item("a")])
+    assert report.ok and report.retries == 1
+
+
+def test_a_stall_past_the_timeout_is_retried(send: Any, server: ScriptedServer) -> None:
+    server.replies.append(Reply(stall=5.0))
+    report = send([item("a")], timeout=0.3)
+    assert report.ok and report.retries == 1
+
+
+def test_400_isolates_the_items_the_server_refuses(send: Any, server: ScriptedServer) -> None:
+    def refuse_duration_13(items: list[dict[str, Any]]) -> Reply | None:
+        for position, entry in enumerate(items):
+            if entry["enrichment"]["call_duration"] == 13:
+                return Reply(400, {"success": False, "errorCode": "INVALID_VALUE",
+                                   "errorMessage": f"item {position}: call_duration refused",
+                                   "field": "call_duration"})
+        return None
+
+    server.script = refuse_duration_13
+    items = [item(f"u{i}", duration=13 if i in (5, 77) else 1) for i in range(100)]
+    report = send(items)
+    assert report.accepted == 98
+    assert sorted(f.index for f in report.rejected) == [5, 77]
+    assert all("INVALID_VALUE" in f.reason and f.status == 400 for f in report.rejected)
+    assert all(f.field == "call_duration" for f in report.rejected)
+    assert len(server.store) == 98
+
+
+def test_413_splits_and_uses_smaller_batches(send: Any, server: ScriptedServer) -> None:
+    server.script = lambda items: Reply(413, {"errorMessage": "too large"}) if len(items) > 10 else None
+    report = send([item(f"u{i}") for i in range(100)], max_batch_size=40)
+    assert report.accepted == 100
+    sizes = [len(body["enrichments"]) for body in server.enrichment_requests]
+    # Only the first batch (40) and its two halves are refused: later batches start small.
+    assert sorted(size for size in sizes if size > 10) == [20, 20, 40]
+
+
+@pytest.mark.parametrize("status", [403, 404, 409])
+def test_other_4xx_fail_the_batch_with_its_status(send: Any, server: ScriptedServer, status: int) -> None:
+    server.replies.append(Reply(status, {"errorMessage": "no"}))
+    report = send([item("a")])
+    assert [f.status for f in report.failed] == [status]
+    assert report.retries == 0
+
+
+def test_batches_respect_count_and_bytes(send: Any, server: ScriptedServer) -> None:
+    report = send([item(f"user-{i}") for i in range(250)], max_batch_size=100, max_batch_bytes=5000)
+    assert report.accepted == 250
+    for body in server.enrichment_requests:
+        assert len(body["enrichments"]) <= 100
+        assert len(json.dumps(body, separators=(",", ":")).encode()) <= 5000
+
+
+def test_an_item_too_big_for_any_batch_is_rejected_locally(send: Any, server: ScriptedServer) -> None:
+    report = send([item("a"), item("b" * 400)], max_batch_bytes=400)
+    assert report.accepted == 1
+    assert [f.index for f in report.rejected] == [1]
+    assert "too big" in report.rejected[0].reason
+
+
+def test_invalid_items_are_rejected_locally_and_never_sent(send: Any, server: ScriptedServer) -> None:
+    bad = item("bad", client_rating=float("nan"))
+    report = send([item("a"), bad, "not an item", item("c", number=4)])
+    assert report.accepted == 1
+    assert [(f.index, f.field) for f in report.rejected] == [
+        (1, "client_rating"), (2, None), (3, "enrichmentNumber")
+    ]
+    sent = [e["userId"] for body in server.enrichment_requests for e in body["enrichments"]]
+    assert sent == ["a"]
+
+
+def test_duplicates_within_a_batch_are_superseded_by_the_last(send: Any, server: ScriptedServer) -> None:
+    report = send([item("a", duration=1), item("b"), item("a", duration=2)])
+    assert report.accepted == 2 and report.superseded == 1
+    assert server.store[("a", 7, 1)]["call_duration"] == 2
+
+
+def test_a_lazy_generator_is_read_as_it_goes(send: Any, server: ScriptedServer) -> None:
+    produced = []
+
+    def generate() -> Iterator[dict[str, Any]]:
+        for number in range(1200):
+            produced.append(number)
+            yield item(f"u{number}")
+
+    report = send(generate(), max_batch_size=500)
+    assert report.accepted == 1200 and report.batches == 3
+
+
+def test_bad_credentials_raise_without_the_secret(send: Any, server: ScriptedServer) -> None:
+    server.token_replies.append(Reply(401, {"error": "invalid_client"}))
+    with pytest.raises(AuthenticationError) as caught:
+        send([item("a")])
+    message = str(caught.value)
+    assert "my-client" in message and "client_secret" in message and SECRET not in message
+    assert server.enrichment_requests == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://enrichment.contentsquare.com",
+        "https://contentsquare.com.evil.example",
+        "https://evilcontentsquare.com",
+        "https://user:pw@enrichment.contentsquare.com",
+        "http://192.168.1.20:8080",
+    ],
+)
+def test_unsafe_endpoints_are_refused_and_sent_nothing(endpoint: str, delays: list[float]) -> None:
+    with ScriptedServer(endpoint=endpoint) as server:
+        with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+            with pytest.raises(UnsafeEndpointError):
+                client.send([item("a")])
+        assert server.enrichment_requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "loopback", "ok"),
+    [
+        ("https://api.contentsquare.com/x", None, False, True),
+        ("https://contentsquare.com", None, False, True),
+        ("https://eu.enrichment.contentsquare.com.", None, False, True),
+        ("https://contentsquare.com.evil.example", None, False, False),
+        ("https://evilcontentsquare.com", None, False, False),
+        ("https://partner.example", ["partner.example"], False, True),
+        ("http://partner.example", ["partner.example"], True, False),
+        ("http://127.0.0.1:8000", None, True, True),
+        ("http://[::1]:8000", None, True, True),
+        ("http://localhost:8000", None, True, True),
+        ("http://127.0.0.1:8000", None, False, False),
+        ("https://u:p@api.contentsquare.com", None, False, False),
+        ("ftp://api.contentsquare.com", None, False, False),
+    ],
+)
+def test_endpoint_check(url: str, allowed: list[str] | None, loopback: bool, ok: bool) -> None:
+    if ok:
+        check_url(url, what="endpoint", allowed_hosts=allowed, loopback_http_allowed=loopback)
+    else:
+        with pytest.raises(UnsafeEndpointError):
+            check_url(url, what="endpoint", allowed_hosts=allowed, loopback_http_allowed=loopback)
+
+
+def test_an_unsafe_auth_url_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(UnsafeEndpointError):
+        EnrichmentClient("id", SECRET, PROJECT, auth_url="http://auth.example/token")
+
+
+def test_enrichments_url() -> None:
+    assert enrichments_url("https://e.contentsquare.com/") == "https://e.contentsquare.com/v1/enrichments"
+    assert enrichments_url("https://e.contentsquare.com/v1/enrichments/") == "https://e.contentsquare.com/v1/enrichments"
+
+
+def test_randomized_faults_every_item_gets_exactly_one_outcome(
+    server: ScriptedServer, delays: list[float]
+) -> None:
+    rng = random.Random(20261127)
+    items: list[Any] = []
+    expected: dict[tuple[str, int, int], dict[str, Any]] = {}
+    bad = set()
+    for index in range(3000):
+        user = f"user-{rng.randrange(800)}"
+        number = rng.randint(1, 3)
+        entry = item(user, number=number, duration=rng.randrange(10_000))
+        if rng.random() < 0.01:
+            entry["enrichment"]["call_duration"] = "not an int"
+            bad.add(index)
+        else:
+            expected[(user, 7, number)] = entry["enrichment"]
+        items.append(entry)
+
+    def faults(batch: list[dict[str, Any]]) -> Reply | None:
+        roll = rng.random()
+        if roll < 0.10:
+            return Reply(rng.choice([500, 502, 503, 504]), {})
+        if roll < 0.15:
+            return Reply(429, {}, {"Retry-After": "1"})
+        if roll < 0.20:
+            return Reply(drop=True)
+        return None
+
+    server.script = faults
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url,
+                          max_batch_size=100, max_retries=20) as client:
+        report = client.send(items)
+    outcomes = (
+        report.accepted + len(report.rejected) + len(report.failed) + report.superseded
+    )
+    assert outcomes == len(items)
+    assert report.failed == []
+    assert {f.index for f in report.rejected} == bad
+    assert all(f.field == "call_duration" for f in report.rejected)
+    assert server.store == expected
+
+
+def test_one_token_request_for_many_threads(server: ScriptedServer, delays: list[float]) -> None:
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        reports: list[SendReport] = []
+        threads = [
+            threading.Thread(target=lambda n=n: reports.append(client.send([item(f"t{n}-{i}") for i in range(50)])))
+            for n in range(16)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(server.token_requests) == 1
+    assert sum(report.accepted for report in reports) == 16 * 50
+
+
+def test_one_token_request_for_many_tasks(server: ScriptedServer, delays: list[float]) -> None:
+    async def main() -> list[SendReport]:
+        async with AsyncEnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+            return await asyncio.gather(
+                *(client.send([item(f"t{n}-{i}") for i in range(50)]) for n in range(16))
+            )
+
+    reports = asyncio.run(main())
+    assert len(server.token_requests) == 1
+    assert sum(report.accepted for report in reports) == 16 * 50
+
+
+def test_one_renewal_after_expiry_across_threads(server: ScriptedServer, delays: list[float]) -> None:
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        client.send([item("warm-up")])
+        server.revoke_tokens()  # every in-flight token now gets 401 JWT_EXPIRED
+        threads = [threading.Thread(target=client.send, args=([item(f"r{n}")],)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(server.token_requests) == 2
+
+
+def test_no_secret_token_or_value_in_logs_reprs_or_errors(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture, delays: list[float]
+) -> None:
+    planted = "planted-field-value-9f8e7d"
+    caplog.set_level(logging.DEBUG)
+    server.replies.extend([Reply(503, {}), Reply(401, {"errorCode": "JWT_EXPIRED", "errorMessage": "x"})])
+    texts = []
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        report = client.send([
+            item("a", call_center_name=planted),
+            item("b", call_center_name=planted, call_duration="x"),
+            {"userId": planted, "sessionNumber": 0, "enrichment": {}},
+        ])
+        texts += [repr(client), repr(client._token), str(report), repr(report)]
+        texts += [f.reason for f in report.rejected] + [repr(f) for f in report.rejected]
+    server.token_replies.append(Reply(401, {"error": "invalid_client"}))
+    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            client.send([item("c")])
+        texts.append(str(caught.value))
+    texts.append(caplog.text)
+    everything = "\n".join(texts)
+    assert "token-1" not in everything and "token-2" not in everything
+    assert SECRET not in everything and planted not in everything
+    assert "HTTP 503" in caplog.text or "503" in caplog.text
+
+
+def test_a_shared_http_client_is_used_and_left_open(server: ScriptedServer, delays: list[float]) -> None:
+    with httpx.Client() as pool:
+        for customer in range(3):
+            with EnrichmentClient(f"c{customer}", SECRET, PROJECT, auth_url=server.auth_url,
+                                  http_client=pool) as client:
+                assert client.send([item(f"c{customer}")]).ok
+        assert not pool.is_closed
+    assert len(server.store) == 3
+
+
+def test_models_can_be_built_by_attribute_name_and_sent(send: Any, server: ScriptedServer) -> None:
+    from datetime import datetime, timezone
+
+    enrichment = Enrichment(
+        call_answered=True, call_duration=42,
+        call_started_at=datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc), call_outcome="SALE",
+    )
+    report = send([EnrichmentItem(user_id="a1b2c3", session_number=7, enrichment=enrichment)])
+    assert report.ok
+    assert server.store[("a1b2c3", 7, 1)]["callOutcome"] == "SALE"
