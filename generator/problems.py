@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\r``, ``\\u2028``)."""
+    return "".join(
+        ascii(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+        for ch in text
+    )
 
 
 @dataclass(frozen=True)
@@ -14,9 +23,10 @@ class Problem:
     column: int | None = None
 
     def __str__(self) -> str:
+        path, message = one_line(self.path), one_line(self.message)
         if self.line is not None:
-            return f"{self.path}:{self.line}:{self.column}: {self.message}"
-        return f"{self.path}: {self.pointer or '/'}: {self.message}"
+            return f"{path}:{self.line}:{self.column}: {message}"
+        return f"{path}: {one_line(self.pointer or '/')}: {message}"
 
 
 class SchemaError(Exception):

@@ -1,0 +1,175 @@
+"""Property-based tests: random valid schemas always give a working package; random broken
+ones always give exit 1 and messages, never a traceback; the bulk validator of the client
+accepts and refuses exactly what the pydantic models do."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from call_tracking_enrichment import EnrichmentItem
+from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from conftest import enrichgen
+from generator.names import field_identifier
+
+TYPES = ["STRING", "INT", "FLOAT", "BOOL", "DATETIME"]
+
+
+def _fits(name: str) -> bool:
+    return 1 <= len(name.encode("utf-8")) <= 30
+
+
+field_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30
+).filter(_fits)
+
+
+@st.composite
+def valid_schemas(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(1, 8))
+    fields = []
+    identifiers: set[str] = set()
+    names: set[str] = set()
+    for _ in range(count):
+        name = draw(field_names)
+        if name in names or field_identifier(name) in identifiers:
+            continue
+        names.add(name)
+        identifiers.add(field_identifier(name))
+        fields.append({
+            "name": name,
+            "type": draw(st.sampled_from(TYPES)),
+            "optional": draw(st.booleans()),
+            "label": draw(st.text(max_size=20)),
+            "description": draw(st.text(max_size=40)),
+        })
+    return {"name": "random", "integrationVersion": draw(st.integers(1, 50)), "fields": fields}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(schema=valid_schemas())
+def test_random_valid_schemas_generate_a_package_whose_tests_pass(
+    tmp_path_factory: Any, schema: dict[str, Any]
+) -> None:
+    workdir = tmp_path_factory.mktemp("random")
+    path = workdir / "schema.json"
+    path.write_text(json.dumps(schema))
+    result = enrichgen("generate", str(path), "--out", str(workdir / "out"))
+    assert result.exit_code == 0, result.stderr
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "random_enrichment"],
+        cwd=workdir / "out", capture_output=True, text=True,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def _break(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
+    how = draw(st.integers(0, 7))
+    fields = schema["fields"]
+    target = fields[draw(st.integers(0, len(fields) - 1))]
+    if how == 0:
+        target[draw(st.sampled_from(["name", "type", "optional"]))] = draw(json_values)
+    elif how == 1:
+        del target[draw(st.sampled_from(["name", "type", "optional"]))]
+    elif how == 2:
+        target[draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in target))] = 1
+    elif how == 3:
+        target["name"] = "x" * draw(st.integers(31, 60))
+    elif how == 4:
+        fields.append(dict(target))
+    elif how == 5:
+        schema["fields"] = draw(json_values)
+    elif how == 6:
+        return draw(json_values)
+    else:
+        schema[draw(st.sampled_from(["integrationVersion", "name", "label"]))] = draw(json_values)
+    return schema
+
+
+@st.composite
+def broken_documents(draw: st.DrawFn) -> tuple[Any, bool]:
+    document = _break(draw, draw(valid_schemas()))
+    return document, draw(st.booleans())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=broken_documents())
+def test_random_broken_schemas_exit_1_with_messages(tmp_path_factory: Any, case: tuple[Any, bool]) -> None:
+    document, truncate = case
+    path = tmp_path_factory.mktemp("broken") / "schema.json"
+    text = json.dumps(document)
+    if truncate:
+        text = text[: max(1, len(text) // 2)]
+    path.write_text(text)
+    result = enrichgen("validate", str(path))
+    if result.exit_code == 0:
+        return  # the change happened to keep the schema valid (a valid label, say)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(str(path) + ":") for line in lines)
+
+
+# The bulk validator of the client against the pydantic model.
+ENRICHMENT_VALUES = {
+    "call_answered": st.one_of(st.booleans(), st.integers(0, 1), st.just("true")),
+    "call_duration": st.one_of(st.integers(-(2**31) - 2, 2**31 + 1), st.floats(), st.booleans()),
+    "client_rating": st.one_of(st.none(), st.floats(), st.integers(), st.booleans(), st.just("1.5")),
+    "call_center_name": st.one_of(st.none(), st.text(max_size=30), st.integers()),
+    "call_started_at": st.one_of(
+        st.datetimes(timezones=st.just(timezone(timedelta(hours=2)))),
+        st.datetimes(timezones=st.none()),
+        st.just("2024-03-10T12:00:00.5+02:00"), st.just("2024-03-10T12:00:00"), st.integers(),
+    ),
+    "callOutcome": st.one_of(st.none(), st.text(max_size=30)),
+    "call_outcome": st.text(max_size=5),  # the attribute name, not the wire name
+    "unknown": st.integers(),
+}
+
+
+@st.composite
+def wire_items(draw: st.DrawFn) -> Any:
+    enrichment = {
+        key: draw(strategy)
+        for key, strategy in ENRICHMENT_VALUES.items()
+        if draw(st.integers(0, 9)) < (9 if key not in ("call_outcome", "unknown") else 1)
+    }
+    item: dict[str, Any] = {
+        "userId": draw(st.one_of(st.text(max_size=8), st.integers())),
+        "sessionNumber": draw(st.one_of(st.integers(-1, 2**31), st.booleans())),
+        "enrichment": enrichment,
+    }
+    if draw(st.booleans()):
+        item["enrichmentNumber"] = draw(st.integers(0, 4))
+    return item
+
+
+@settings(max_examples=600, deadline=None)
+@given(items=st.lists(wire_items(), min_size=1, max_size=8))
+def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: list[Any]) -> None:
+    results = validate_chunk(0, items)
+    assert [result.index for result in results] == list(range(len(items)))
+    for item, result in zip(items, results):
+        try:
+            model = EnrichmentItem.model_validate(item, by_alias=True, by_name=False)
+        except ValidationError:
+            assert isinstance(result, InvalidItem), item
+            continue
+        assert isinstance(result, ValidItem), (item, result)
+        assert json.loads(result.wire) == model.to_wire()
