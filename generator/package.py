@@ -15,7 +15,7 @@ import black
 from generator import __version__
 from generator.integration import Integration
 from generator.models import VALIDATION_ANNOTATIONS, render_models
-from generator.render import pycomment, render_templates
+from generator.render import pycomment, render_templates, static_outputs
 
 MANIFEST_NAME = "enrichgen-manifest.json"
 _BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY310})
@@ -38,9 +38,10 @@ def _header(integration: Integration, command: str, comment: str) -> str:
     return "".join(f"{comment} {pycomment(line)}\n" for line in lines)
 
 
-def _finish(path: str, text: str, header_text: dict[str, str]) -> bytes:
+def _finish(path: str, text: str, header_text: dict[str, str], static: set[str]) -> bytes:
     if path.endswith(".py"):
-        text = black.format_str(text, mode=_BLACK_MODE)
+        if path not in static:
+            text = black.format_str(text, mode=_BLACK_MODE)
         return (header_text["#"] + "\n" + text).encode("utf-8")
     if path.endswith(".js"):
         return (header_text["//"] + "\n" + text).encode("utf-8")
@@ -62,8 +63,10 @@ def build_package(integration: Integration, command: str) -> dict[str, bytes]:
         },
     )
     sources["models.py"] = render_models(integration)
+    static = static_outputs()
     files = {
-        path: _finish(path, text, header_text) for path, text in sorted(sources.items())
+        path: _finish(path, text, header_text, static)
+        for path, text in sorted(sources.items())
     }
     manifest = {
         "generator": "enrichgen",

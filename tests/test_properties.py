@@ -164,7 +164,7 @@ def wire_items(draw: st.DrawFn) -> Any:
 @given(items=st.lists(wire_items(), min_size=1, max_size=8))
 def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: list[Any]) -> None:
     results = validate_chunk(0, items)
-    assert [result.index for result in results] == list(range(len(items)))
+    assert [result.position for result in results] == list(range(len(items)))
     for item, result in zip(items, results):
         try:
             model = EnrichmentItem.model_validate(item, by_alias=True, by_name=False)

@@ -35,3 +35,17 @@ def test_mypy_strict() -> None:
 @pytest.mark.parametrize("package", PACKAGES)
 def test_own_tests_pass_offline(package: str) -> None:
     _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", package)
+
+
+def test_static_templates_are_kept_black_formatted() -> None:
+    """generate skips black for templates that do not depend on the schema: they must be
+    black-formatted as they are."""
+    import black
+
+    from generator.render import TEMPLATE_SUFFIX, static_outputs, templates_root
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY310})
+    for output in sorted(static_outputs()):
+        if output.endswith(".py"):
+            source = (templates_root() / (output + TEMPLATE_SUFFIX)).read_text("utf-8")
+            assert black.format_str(source, mode=mode) == source, f"run black on {output}"

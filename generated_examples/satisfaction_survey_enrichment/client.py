@@ -45,7 +45,7 @@ from .token import (
 
 logger = logging.getLogger(__package__)
 
-USER_AGENT = "satisfaction_survey_enrichment/enrichgen"
+USER_AGENT = f"{__package__}/enrichgen"
 
 
 class _ClientConfig:

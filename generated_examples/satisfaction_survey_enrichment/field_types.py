@@ -11,7 +11,7 @@ of the client both use these types.
 
 from __future__ import annotations
 
-import math
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -21,7 +21,9 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
+    PlainValidator,
     Strict,
+    TypeAdapter,
 )
 
 MAX_STRING_BYTES = 50
@@ -36,12 +38,6 @@ def _check_string_bytes(value: str) -> str:
         raise ValueError(
             f"must be at most {MAX_STRING_BYTES} bytes in UTF-8, got {size} bytes"
         )
-    return value
-
-
-def _check_finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number (not NaN or infinity)")
     return value
 
 
@@ -74,9 +70,7 @@ WireString = Annotated[str, Strict(), AfterValidator(_check_string_bytes)]
 WireInt = Annotated[int, Strict(), Field(ge=INT_MIN, le=INT_MAX)]
 """INT: a real int (not a bool, not 1.5) within int32."""
 
-WireFloat = Annotated[
-    float, Strict(), AllowInfNan(False), AfterValidator(_check_finite)
-]
+WireFloat = Annotated[float, Strict(), AllowInfNan(False)]
 """FLOAT: a finite number (NaN, ±inf and bools refused)."""
 
 WireBool = Annotated[bool, Strict()]
@@ -90,5 +84,28 @@ WireDatetime = Annotated[
 ]
 """DATETIME: timezone-aware; sent as UTC ``YYYY-MM-DDThh:mm:ssZ``."""
 
-WireDatetimeText = Annotated[WireDatetime, AfterValidator(to_wire_datetime)]
+_WIRE_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_DATETIME_ADAPTER: TypeAdapter[datetime] | None = None
+
+
+def to_wire_datetime_text(value: Any) -> str:
+    """Validate a DATETIME value straight into its wire text (for the bulk validator).
+
+    A string already in the wire form only needs a calendar check; anything else goes
+    through the same rules as ``WireDatetime``.
+    """
+    global _DATETIME_ADAPTER
+    if type(value) is str and _WIRE_DATETIME.fullmatch(value):
+        try:
+            datetime.fromisoformat(value[:-1])
+        except ValueError:
+            pass  # let the full rules explain what is wrong
+        else:
+            return value
+    if _DATETIME_ADAPTER is None:
+        _DATETIME_ADAPTER = TypeAdapter(WireDatetime)
+    return to_wire_datetime(_DATETIME_ADAPTER.validate_python(value))
+
+
+WireDatetimeText = Annotated[str, PlainValidator(to_wire_datetime_text)]
 """DATETIME validated straight into its wire text (for the bulk validator)."""

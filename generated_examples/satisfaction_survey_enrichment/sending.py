@@ -96,13 +96,14 @@ class _Send:
         self, item: ValidItem, reason: str, field: str | None, status: int | None
     ) -> None:
         self.report.rejected.append(
-            ItemFailure(item.index, item.item, reason, field, status)
+            ItemFailure(item.position, item.item, reason, field, status)
         )
 
     def fail(self, items: list[ValidItem], reason: str, status: int | None) -> None:
         logger.warning("%d items failed: %s", len(items), reason)
         self.report.failed.extend(
-            ItemFailure(item.index, item.item, reason, None, status) for item in items
+            ItemFailure(item.position, item.item, reason, None, status)
+            for item in items
         )
 
     def deliver(self, batch: list[ValidItem]) -> Generator[Action, Outcome, None]:
@@ -211,7 +212,7 @@ class _Send:
                 if isinstance(result, InvalidItem):
                     self.report.rejected.append(
                         ItemFailure(
-                            result.index, result.item, result.reason, result.field
+                            result.position, result.item, result.reason, result.field
                         )
                     )
                 elif not self.builder.fits_alone(result):
