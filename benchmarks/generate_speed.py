@@ -26,7 +26,23 @@ SCHEMA = ROOT / "integration_schemas" / "call_tracking.json"
 BIN = Path(sys.executable).parent
 
 
-def openapi_document(enrichment_schema: dict) -> dict:
+JSON_TYPES = {"STRING": {"type": "string"}, "INT": {"type": "integer"},
+              "FLOAT": {"type": "number"}, "BOOL": {"type": "boolean"},
+              "DATETIME": {"type": "string", "format": "date-time"}}
+
+
+def plain_json_schema(enrichment_schema: dict) -> dict:
+    """enrichgen's derived schema with standard JSON Schema types instead of customTypePath."""
+    plain = json.loads(json.dumps(enrichment_schema))
+    plain.pop("description", None)
+    kinds = {f["name"]: f["type"] for f in json.loads(SCHEMA.read_text())["fields"]}
+    for name, prop in plain["properties"].items():
+        prop.pop("customTypePath", None)
+        prop.update(JSON_TYPES[kinds[name]])
+    return plain
+
+
+def openapi_document(enrichment: dict) -> dict:
     item = {
         "type": "object",
         "required": ["userId", "sessionNumber", "enrichment"],
@@ -37,17 +53,6 @@ def openapi_document(enrichment_schema: dict) -> dict:
             "enrichment": {"$ref": "#/components/schemas/Enrichment"},
         },
     }
-    enrichment = {
-        key: value for key, value in enrichment_schema.items() if key != "description"
-    }
-    for prop in enrichment["properties"].values():
-        prop.pop("customTypePath", None)
-    kinds = {f["name"]: f["type"] for f in json.loads(SCHEMA.read_text())["fields"]}
-    openapi_types = {"STRING": {"type": "string"}, "INT": {"type": "integer"},
-                     "FLOAT": {"type": "number"}, "BOOL": {"type": "boolean"},
-                     "DATETIME": {"type": "string", "format": "date-time"}}
-    for name, prop in enrichment["properties"].items():
-        prop.update(openapi_types[kinds[name]])
     return {
         "openapi": "3.0.3",
         "info": {"title": "Call tracking enrichment", "version": "1"},
@@ -86,16 +91,7 @@ def main() -> None:
     from generator.integration import load_integration
     from generator.models import enrichment_json_schema
 
-    json_schema = enrichment_json_schema(load_integration(str(SCHEMA)))
-    plain_schema = json.loads(json.dumps(json_schema))
-    for prop in plain_schema["properties"].values():
-        prop.pop("customTypePath")
-    kinds = {f["name"]: f["type"] for f in json.loads(SCHEMA.read_text())["fields"]}
-    json_types = {"STRING": {"type": "string"}, "INT": {"type": "integer"},
-                  "FLOAT": {"type": "number"}, "BOOL": {"type": "boolean"},
-                  "DATETIME": {"type": "string", "format": "date-time"}}
-    for name, prop in plain_schema["properties"].items():
-        prop.update(json_types[kinds[name]])
+    plain_schema = plain_json_schema(enrichment_json_schema(load_integration(str(SCHEMA))))
     commands = {
         "enrichgen": lambda d: [str(BIN / "enrichgen"), "generate", str(SCHEMA), "--out", str(d / "out")],
         "datamodel-codegen": lambda d: [str(BIN / "datamodel-codegen"), "--input", str(d / "schema.json"),
@@ -114,7 +110,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as directory:
                 workdir = Path(directory)
                 (workdir / "schema.json").write_text(json.dumps(plain_schema))
-                (workdir / "openapi.json").write_text(json.dumps(openapi_document(json_schema)))
+                (workdir / "openapi.json").write_text(json.dumps(openapi_document(plain_schema)))
                 results[name].append(timed(command(workdir), workdir))
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
     print(f"{'generator':<24} {'median s':>9} {'min s':>7}")
