@@ -291,12 +291,13 @@ def test_bad_credentials_raise_without_the_secret(send: Any, server: ScriptedSer
         "http://192.168.1.20:8080",
     ],
 )
-def test_unsafe_endpoints_are_refused_and_sent_nothing(endpoint: str, delays: list[float]) -> None:
-    with ScriptedServer(endpoint=endpoint) as server:
-        with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
-            with pytest.raises(UnsafeEndpointError):
-                client.send([item("a")])
-        assert server.enrichment_requests == []
+def test_unsafe_endpoints_are_refused_and_sent_nothing(
+    endpoint: str, send: Any, server: ScriptedServer
+) -> None:
+    server.endpoint_override = endpoint
+    with pytest.raises(UnsafeEndpointError):
+        send([item("a")])
+    assert server.enrichment_requests == []
 
 
 @pytest.mark.parametrize(
@@ -336,7 +337,7 @@ def test_enrichments_url() -> None:
 
 
 def test_randomized_faults_every_item_gets_exactly_one_outcome(
-    server: ScriptedServer, delays: list[float]
+    send: Any, server: ScriptedServer
 ) -> None:
     rng = random.Random(20261127)
     items: list[Any] = []
@@ -364,9 +365,7 @@ def test_randomized_faults_every_item_gets_exactly_one_outcome(
         return None
 
     server.script = faults
-    with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url,
-                          max_batch_size=100, max_retries=20) as client:
-        report = client.send(items)
+    report = send(items, max_batch_size=100, max_retries=20)
     outcomes = (
         report.accepted + len(report.rejected) + len(report.failed) + report.superseded
     )
