@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
+from .errors import AuthenticationError
 from .integration import INTEGRATION_VERSION
 from .report import SendReport
 from .sending import (
@@ -142,6 +143,17 @@ class _ClientConfig:
         )
 
 
+def _usable(token: Token, stale: Token | None) -> bool:
+    """The cached token may be used: not the one just refused, not near expiry."""
+    return token is not stale and not token.needs_renewal(time.monotonic())
+
+
+def _unreachable(error: httpx.TransportError) -> AuthenticationError:
+    return AuthenticationError(
+        f"the token endpoint could not be reached ({type(error).__name__})"
+    )
+
+
 def _answer(response: httpx.Response) -> Answer:
     return Answer(
         response.status_code, response.content, response.headers.get("retry-after")
@@ -203,25 +215,17 @@ class EnrichmentClient:
                 timeout=self._config.timeout,
             )
         except httpx.TransportError as error:
-            from .errors import AuthenticationError
-
-            raise AuthenticationError(
-                f"the token endpoint could not be reached ({type(error).__name__})"
-            ) from None
+            raise _unreachable(error) from None
         return self._config.read_token_answer(response.status_code, response.content)
 
     def token(self, stale: Token | None = None) -> Token:
         """A valid token: the cached one, or a new one (one request at a time)."""
         token = self._token
-        if (
-            token is not None
-            and token is not stale
-            and not token.needs_renewal(time.monotonic())
-        ):
+        if token is not None and _usable(token, stale):
             return token
         with self._token_lock:
             token = self._token
-            if token is None or token is stale or token.needs_renewal(time.monotonic()):
+            if token is None or not _usable(token, stale):
                 token = self._token = self._fetch_token()
             return token
 
@@ -330,27 +334,19 @@ class AsyncEnrichmentClient:
                 timeout=self._config.timeout,
             )
         except httpx.TransportError as error:
-            from .errors import AuthenticationError
-
-            raise AuthenticationError(
-                f"the token endpoint could not be reached ({type(error).__name__})"
-            ) from None
+            raise _unreachable(error) from None
         return self._config.read_token_answer(response.status_code, response.content)
 
     async def token(self, stale: Token | None = None) -> Token:
         """A valid token: the cached one, or a new one (one request at a time)."""
         token = self._token
-        if (
-            token is not None
-            and token is not stale
-            and not token.needs_renewal(time.monotonic())
-        ):
+        if token is not None and _usable(token, stale):
             return token
         if self._token_lock is None:
             self._token_lock = asyncio.Lock()
         async with self._token_lock:
             token = self._token
-            if token is None or token is stale or token.needs_renewal(time.monotonic()):
+            if token is None or not _usable(token, stale):
                 token = self._token = await self._fetch_token()
             return token
 
