@@ -56,6 +56,10 @@ def _check_aware(value: datetime) -> datetime:
             "must be timezone-aware: this datetime has no timezone "
             "(use datetime(..., tzinfo=timezone.utc) or a string ending in Z)"
         )
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
     return value
 
 
