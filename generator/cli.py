@@ -131,5 +131,162 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     sys.exit(1 if failed or differs else 0)
 
 
+@cli.command()
+@click.argument("schema", type=click.Path(dir_okay=False))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to listen on.",
+)
+@click.option(
+    "--port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (default: a free one).",
+)
+@click.option(
+    "--client-id", help="Client id to accept (default: generated and printed)."
+)
+@click.option(
+    "--client-secret", help="Client secret to accept (default: generated and printed)."
+)
+@click.option(
+    "--project-id",
+    default=123456,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The project.",
+)
+@click.option(
+    "--token-ttl",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Lifetime of the access tokens, in seconds.",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="SQLite file to keep what arrives (default: in memory).",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered 500/502/503.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second; beyond it 429 with Retry-After.",
+)
+@click.option(
+    "--latency",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="Seconds added to each request.",
+)
+@click.option(
+    "--drop-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of requests whose connection is closed without an answer (after storing).",
+)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    help="Items per request; beyond it 413.",
+)
+@click.option(
+    "--seed", type=int, help="Seed of the random faults, to repeat a run exactly."
+)
+def sandbox(
+    schema: str,
+    host: str,
+    port: int,
+    client_id: str | None,
+    client_secret: str | None,
+    project_id: int | None,
+    token_ttl: int,
+    db: str | None,
+    fail_rate: float,
+    rate_limit: float | None,
+    latency: float,
+    drop_rate: float,
+    max_batch_size: int | None,
+    seed: int | None,
+) -> None:
+    """Serve a local stand-in for Contentsquare's token and enrichment endpoints.
+
+    It checks every request against SCHEMA like the real API (all or nothing, 400 naming the
+    item and the field), stores what it accepts (GET /sandbox/enrichments) and counts what it
+    saw (GET /sandbox/stats). Fault options make it misbehave, to test a client. Stop it with
+    Ctrl-C.
+    """
+    import logging
+
+    from generator.sandbox import FaultSettings, Sandbox, SandboxError
+    from generator.sandbox.server import DEFAULT_PROJECT_ID, is_loopback
+
+    if not is_loopback(host):
+        raise click.BadParameter(
+            f"{host} is not a loopback address: the sandbox serves plain http, which the "
+            "generated clients accept only on 127.0.0.1, ::1 or localhost",
+            param_hint="--host",
+        )
+    try:
+        integration = load_integration(schema)
+    except SchemaError as error:
+        _report(list(error.problems))
+        sys.exit(1)
+    faults = FaultSettings(
+        fail_rate=fail_rate,
+        rate_limit=rate_limit,
+        latency=latency,
+        drop_rate=drop_rate,
+        max_batch_size=max_batch_size,
+        seed=seed,
+    )
+    try:
+        server = Sandbox(
+            integration,
+            host=host,
+            port=port,
+            client_id=client_id,
+            client_secret=client_secret,
+            project_id=project_id or DEFAULT_PROJECT_ID,
+            token_ttl=token_ttl,
+            faults=faults,
+            db=db,
+        )
+    except SandboxError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    click.echo(
+        f"enrichgen sandbox: {integration.name} integration version {integration.version} "
+        f"on {server.url}\n"
+        f"  CS_AUTH_URL={server.auth_url}\n"
+        f"  CS_CLIENT_ID={server.client_id}\n"
+        f"  CS_CLIENT_SECRET={server.client_secret}\n"
+        f"  CS_PROJECT_ID={server.project_id}\n"
+        f"  what arrived: {server.url}/sandbox/enrichments   counts: {server.url}/sandbox/stats\n"
+        "  Ctrl-C to stop"
+    )
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    click.echo("sandbox stopped", err=True)
+
+
 def main() -> None:
     cli(prog_name="enrichgen")

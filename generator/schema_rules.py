@@ -92,8 +92,10 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         return [
             (
                 "/" + key.replace("~", "~0").replace("/", "~1"),
-                f"unknown key {key!r} in {where}{_did_you_mean(key, allowed)}"
-                f" (allowed: {', '.join(allowed)})",
+                (
+                    f"unknown key {key!r} in {where}{_did_you_mean(key, allowed)}"
+                    f" (allowed: {', '.join(allowed)})"
+                ),
             )
             for key in error.instance
             if key not in known

@@ -1,0 +1,368 @@
+"""The sandbox's HTTP side: the token and enrichment endpoints, and two pages to look inside.
+
+A Starlette application wrapped in a small ASGI layer that writes one log line per request and
+can drop a connection without answering (a fault the client must survive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from generator.integration import Integration
+from generator.sandbox.checks import (
+    Refusal,
+    batch_size,
+    parse_body,
+    parse_json,
+    read_batch,
+)
+from generator.sandbox.faults import Faults
+from generator.sandbox.store import Store
+from generator.sandbox.tokens import (
+    TokenClaims,
+    TokenExpired,
+    TokenInvalid,
+    TokenIssuer,
+)
+
+logger = logging.getLogger("enrichgen.sandbox")
+
+SCOPE = "enrichment"
+MAX_BODY_BYTES = 10_000_000
+_DROP_HEADER = b"x-sandbox-drop"
+_NOTE_HEADER = b"x-sandbox-note"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class Stats:
+    """What the sandbox has seen since it started (``GET /sandbox/stats``)."""
+
+    requests: int = 0
+    tokens_issued: int = 0
+    tokens_refused: int = 0
+    batches_accepted: int = 0
+    items_accepted: int = 0
+    requests_rejected: int = 0
+    expired_tokens: int = 0
+    faults: dict[str, int] = field(
+        default_factory=lambda: {
+            "serverErrors": 0,
+            "rateLimited": 0,
+            "dropped": 0,
+            "tooLarge": 0,
+        }
+    )
+
+    def as_json(self, stored: int) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "tokensIssued": self.tokens_issued,
+            "tokensRefused": self.tokens_refused,
+            "batchesAccepted": self.batches_accepted,
+            "itemsAccepted": self.items_accepted,
+            "requestsRejected": self.requests_rejected,
+            "expiredTokens": self.expired_tokens,
+            "faultsInjected": dict(self.faults),
+            "stored": stored,
+        }
+
+
+@dataclass
+class Credentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+    project_id: int
+
+
+def _note(response: Response, note: str) -> Response:
+    response.headers[_NOTE_HEADER.decode()] = note
+    return response
+
+
+def _refusal(refusal: Refusal) -> Response:
+    detail = refusal.code + (
+        f" item {refusal.index}" if refusal.index is not None else ""
+    )
+    if refusal.field is not None:
+        detail += f" field {refusal.field}"
+    return _note(JSONResponse(refusal.body(), status_code=refusal.status), detail)
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    return _note(
+        JSONResponse(
+            {"error": error, "error_description": description}, status_code=status
+        ),
+        error,
+    )
+
+
+class SandboxApp:
+    """The state behind the endpoints. Runs on one event loop: no locks needed."""
+
+    def __init__(
+        self,
+        integration: Integration,
+        credentials: Credentials,
+        issuer: TokenIssuer,
+        store: Store,
+        faults: Faults,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.integration = integration
+        self.credentials = credentials
+        self.issuer = issuer
+        self.store = store
+        self.faults = faults
+        self.clock = clock
+        self.base_url = issuer.issuer
+        self.stats = Stats()
+        self.starlette = Starlette(
+            routes=[
+                Route("/v1/oauth/token", self.token, methods=["POST"]),
+                Route("/v1/enrichments", self.enrichments, methods=["POST"]),
+                Route("/sandbox/enrichments", self.list_enrichments, methods=["GET"]),
+                Route("/sandbox/stats", self.show_stats, methods=["GET"]),
+            ]
+        )
+
+    # -- the token endpoint -------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        content = await request.body()
+        form = "application/x-www-form-urlencoded" in request.headers.get(
+            "content-type", ""
+        )
+        try:
+            if form:
+                answer = {
+                    key: values[-1]
+                    for key, values in parse_qs(content.decode("utf-8")).items()
+                }
+            else:
+                answer = parse_json(content)
+        except (ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict):
+            return self._token_refused(
+                400, "invalid_request", "the body is a JSON object or an HTML form"
+            )
+        if answer.get("grant_type") != "client_credentials":
+            return self._token_refused(
+                400, "unsupported_grant_type", 'grant_type must be "client_credentials"'
+            )
+        client_id, client_secret = answer.get("client_id"), answer.get("client_secret")
+        if not (
+            isinstance(client_id, str)
+            and isinstance(client_secret, str)
+            and secrets.compare_digest(
+                client_id.encode(), self.credentials.client_id.encode()
+            )
+            and secrets.compare_digest(
+                client_secret.encode(), self.credentials.client_secret.encode()
+            )
+        ):
+            return self._token_refused(
+                401, "invalid_client", "unknown client_id or wrong client_secret"
+            )
+        scope = answer.get("scope")
+        if scope is not None and scope != SCOPE:
+            return self._token_refused(400, "invalid_scope", f'the scope is "{SCOPE}"')
+        project_id = answer.get("project_id", self.credentials.project_id)
+        if str(project_id) != str(self.credentials.project_id):
+            return self._token_refused(
+                403,
+                "access_denied",
+                f"these credentials are for project {self.credentials.project_id}",
+            )
+        self.stats.tokens_issued += 1
+        claims = TokenClaims(client_id, self.credentials.project_id, SCOPE)
+        return JSONResponse(
+            {
+                "access_token": self.issuer.issue(claims, self.clock()),
+                "token_type": "Bearer",
+                "expires_in": self.issuer.ttl,
+                "endpoint": self.base_url,
+                "project_id": self.credentials.project_id,
+                "scope": SCOPE,
+            }
+        )
+
+    def _token_refused(self, status: int, error: str, description: str) -> Response:
+        self.stats.tokens_refused += 1
+        return _oauth_error(status, error, description)
+
+    # -- the enrichment endpoint --------------------------------------------------------
+
+    def _bearer(self, request: Request) -> TokenClaims | Response:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _refusal(
+                Refusal(
+                    401,
+                    "UNAUTHORIZED",
+                    "an Authorization: Bearer <token> header is needed",
+                )
+            )
+        try:
+            return self.issuer.check(token.strip(), self.clock())
+        except TokenExpired:
+            self.stats.expired_tokens += 1
+            return _refusal(Refusal(401, "JWT_EXPIRED", "Auth token is expired."))
+        except TokenInvalid:
+            return _refusal(
+                Refusal(401, "JWT_INVALID", "the token was not issued by this sandbox")
+            )
+
+    async def enrichments(self, request: Request) -> Response:
+        response = await self._enrichments(request)
+        if 400 <= response.status_code < 500 and response.status_code not in (413, 429):
+            self.stats.requests_rejected += 1
+        return response
+
+    async def _enrichments(self, request: Request) -> Response:
+        settings = self.faults.settings
+        if settings.latency:
+            await asyncio.sleep(settings.latency)
+        retry_after = self.faults.retry_after(time.monotonic())
+        if retry_after is not None:
+            self.stats.faults["rateLimited"] += 1
+            response = _refusal(
+                Refusal(
+                    429,
+                    "RATE_LIMITED",
+                    f"more than {settings.rate_limit:g} requests a second",
+                )
+            )
+            response.headers["Retry-After"] = str(retry_after)
+            return response
+        status = self.faults.server_error()
+        if status is not None:
+            self.stats.faults["serverErrors"] += 1
+            return _refusal(Refusal(status, "INTERNAL_ERROR", "injected fault"))
+        claims = self._bearer(request)
+        if isinstance(claims, Response):
+            return claims
+        content = await request.body()
+        if len(content) > MAX_BODY_BYTES:
+            self.stats.faults["tooLarge"] += 1
+            return _refusal(
+                Refusal(413, "PAYLOAD_TOO_LARGE", f"more than {MAX_BODY_BYTES} bytes")
+            )
+        body = parse_body(content)
+        if isinstance(body, Refusal):
+            return _refusal(body)
+        if self.faults.too_large(batch_size(body)):
+            self.stats.faults["tooLarge"] += 1
+            return _refusal(
+                Refusal(
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    f"at most {settings.max_batch_size} enrichments per request",
+                )
+            )
+        items = read_batch(self.integration, claims.project_id, body)
+        if isinstance(items, Refusal):
+            return _refusal(items)
+        written = self.store.write(claims.project_id, self.integration.version, items)
+        self.stats.batches_accepted += 1
+        self.stats.items_accepted += written
+        if self.faults.drop():
+            self.stats.faults["dropped"] += 1
+            response = Response(status_code=200)
+            response.headers[_DROP_HEADER.decode()] = "1"
+            return _note(response, f"stored {written}, connection dropped")
+        return _note(
+            JSONResponse({"success": True, "accepted": written}), f"stored {written}"
+        )
+
+    # -- looking inside -----------------------------------------------------------------
+
+    async def list_enrichments(self, request: Request) -> Response:
+        query = request.query_params
+        filters: dict[str, Any] = {}
+        for name, key, kind in (
+            ("projectId", "project_id", int),
+            ("userId", "user_id", str),
+            ("sessionNumber", "session_number", int),
+            ("limit", "limit", int),
+        ):
+            if name in query:
+                try:
+                    filters[key] = kind(query[name])
+                except ValueError:
+                    return JSONResponse(
+                        {"error": f"{name} must be an integer"}, status_code=400
+                    )
+        enrichments = self.store.enrichments(**filters)
+        return JSONResponse({"count": len(enrichments), "enrichments": enrichments})
+
+    async def show_stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats.as_json(self.store.count()))
+
+    # -- the ASGI layer -----------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] != "http":
+            await self.starlette(scope, receive, send)
+            return None
+        started = time.perf_counter()
+        self.stats.requests += 1
+        seen: dict[str, Any] = {"status": None, "note": "", "drop": False}
+
+        async def send_answer(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = []
+                for name, value in message.get("headers", []):
+                    if name == _DROP_HEADER:
+                        seen["drop"] = True
+                    elif name == _NOTE_HEADER:
+                        seen["note"] = value.decode("latin-1")
+                    else:
+                        headers.append((name, value))
+                seen["status"] = message["status"]
+                message = {**message, "headers": headers}
+            if not seen["drop"]:
+                await send(message)
+
+        await self.starlette(scope, receive, send_answer)
+        elapsed = (time.perf_counter() - started) * 1000
+        status = "dropped" if seen["drop"] else seen["status"]
+        logger.info(
+            "%s %s %s %.1f ms %s",
+            scope["method"],
+            scope["path"],
+            status,
+            elapsed,
+            seen["note"],
+        )
+        if seen["drop"]:
+            # Nothing has been written. uvicorn closes the connection without a byte when
+            # the application returns something other than None: the client sees a
+            # connection closed with no answer, as when a network or proxy fails.
+            return "drop"
+        return None
+
+
+class QuietDrops(logging.Filter):
+    """Hides the error uvicorn logs for a connection the sandbox dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should return None" not in record.getMessage()

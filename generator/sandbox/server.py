@@ -1,0 +1,193 @@
+"""Running the sandbox: uvicorn on a loopback socket, in the foreground or in a thread."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from generator.integration import Integration
+from generator.sandbox.app import Credentials, QuietDrops, SandboxApp
+from generator.sandbox.faults import Faults, FaultSettings
+from generator.sandbox.store import Store
+from generator.sandbox.tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+DEFAULT_PROJECT_ID = 123456
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start (a bad option, a port in use)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SandboxError(
+            f"cannot listen on {host} port {port}: {error.strerror}"
+        ) from None
+    sock.listen(1024)
+    return sock
+
+
+class Sandbox:
+    """A local stand-in for Contentsquare's token and enrichment endpoints, for one integration.
+
+    ``with Sandbox(integration) as sandbox:`` starts it on a free loopback port in a thread;
+    ``sandbox.auth_url``, ``sandbox.client_id``, ``sandbox.client_secret`` and
+    ``sandbox.project_id`` are what a client needs. ``serve_forever()`` runs it in the
+    foreground instead (the ``enrichgen sandbox`` command).
+    """
+
+    def __init__(
+        self,
+        integration: Integration,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        project_id: int = DEFAULT_PROJECT_ID,
+        token_ttl: int = 3600,
+        faults: FaultSettings | None = None,
+        db: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not is_loopback(host):
+            raise SandboxError(
+                f"--host {host} is not a loopback address: the sandbox serves plain http, "
+                "which the generated clients accept only on 127.0.0.1, ::1 or localhost"
+            )
+        if token_ttl < 1:
+            raise SandboxError("--token-ttl is a number of seconds, 1 or more")
+        if project_id < 1:
+            raise SandboxError("--project-id is a positive integer")
+        fault_settings = faults or FaultSettings()
+        problems = fault_settings.problems()
+        if problems:
+            raise SandboxError("; ".join(problems))
+        self.integration = integration
+        self.credentials = Credentials(
+            client_id or f"sandbox-{secrets.token_hex(4)}",
+            client_secret or secrets.token_urlsafe(24),
+            project_id,
+        )
+        self._socket = _bind(host, port)
+        bound_host, bound_port = self._socket.getsockname()[:2]
+        shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self.url = f"http://{shown_host}:{bound_port}"
+        try:
+            self.store = Store(db)
+        except sqlite3.Error as error:
+            self._socket.close()
+            raise SandboxError(f"cannot open the database {db}: {error}") from None
+        self.app = SandboxApp(
+            integration,
+            self.credentials,
+            TokenIssuer(self.url, token_ttl),
+            self.store,
+            Faults(fault_settings),
+            clock,
+        )
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                http="h11",
+                loop="asyncio",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        logging.getLogger("uvicorn.error").addFilter(QuietDrops())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/v1/oauth/token"
+
+    @property
+    def client_id(self) -> str:
+        return self.credentials.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.credentials.client_secret
+
+    @property
+    def project_id(self) -> int:
+        return self.credentials.project_id
+
+    def stats(self) -> dict[str, Any]:
+        return self.app.stats.as_json(self.store.count())
+
+    def serve_forever(self) -> None:
+        """Serve until interrupted (Ctrl-C or SIGTERM), then close the database."""
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._close()
+
+    def start(self) -> None:
+        """Serve from a background thread; returns once it accepts connections."""
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="enrichgen-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise SandboxError("the sandbox stopped while starting")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join()
+            self._thread = None
+        self._close()
+
+    def _close(self) -> None:
+        self._socket.close()
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
