@@ -12,6 +12,8 @@ import keyword
 import re
 import unicodedata
 
+from datamodel_code_generator import PythonVersion
+from datamodel_code_generator._target_unicode import replace_non_word
 from pydantic import BaseModel
 
 # Attribute names the generated models already use: a field must not shadow them.
@@ -29,7 +31,9 @@ RESERVED = (
 )
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NOT_IDENTIFIER_CHAR = re.compile(r"\W+")
+# The oldest Python the generated packages run on: a letter its Unicode database does not know
+# (say, one added in Unicode 14) cannot be part of a name there.
+_OLDEST_PYTHON = PythonVersion.PY_310
 
 
 def _to_ascii_where_possible(text: str) -> str:
@@ -44,7 +48,8 @@ def snake_case(text: str) -> str:
     """``callDuration`` → ``call_duration``; ``Call centre-name`` → ``call_centre_name``."""
     text = _to_ascii_where_possible(text)
     text = _CAMEL_BOUNDARY.sub("_", text)
-    text = _NOT_IDENTIFIER_CHAR.sub("_", text)
+    # datamodel-code-generator's own rule for the target version, so that both agree.
+    text = replace_non_word(text, _OLDEST_PYTHON)
     text = "".join(ch if (ch + "a").isidentifier() or ch.isdigit() else "_" for ch in text)
     text = unicodedata.normalize("NFKC", text.lower())
     return re.sub(r"_+", "_", text).strip("_")
