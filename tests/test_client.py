@@ -4,6 +4,7 @@ async alike (the call-tracking example package is the client under test)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
@@ -26,6 +27,7 @@ from call_tracking_enrichment import (
 )
 from call_tracking_enrichment import client as client_module
 from call_tracking_enrichment.endpoint import check_url, enrichments_url
+from call_tracking_enrichment.token import Token
 
 from scripted_server import Reply, ScriptedServer
 
@@ -123,10 +125,24 @@ def test_the_token_is_cached_between_sends(server: ScriptedServer, delays: list[
     assert len(server.token_requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("lifetime", "renewed_from"),
+    [(3600.0, 3240.0), (7200.0, 6480.0), (100.0, 50.0), (30.0, 15.0), (2.0, 1.0)],
+)
+def test_a_token_is_renewed_when_max_60s_or_10_percent_remains(
+    lifetime: float, renewed_from: float
+) -> None:
+    # The margin is max(60 s, 10 %) of the lifetime, never more than half of it.
+    token = Token("t", "https://x.contentsquare.com", lifetime, obtained_at=1000.0)
+    assert not token.needs_renewal(1000.0 + renewed_from - 0.001)
+    assert token.needs_renewal(1000.0 + renewed_from)
+
+
 def test_a_token_near_expiry_is_renewed(delays: list[float]) -> None:
-    with ScriptedServer(token_ttl=30) as server:  # less than the 60 s margin: always renewed
+    with ScriptedServer(token_ttl=3600) as server:
         with EnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
             client.send([item("a")])
+            client._token = dataclasses.replace(client._token, obtained_at=time.monotonic() - 3300)
             client.send([item("b")])
         assert len(server.token_requests) == 2
 

@@ -34,9 +34,13 @@ class Token:
         return self.obtained_at + self.lifetime
 
     def needs_renewal(self, now: float) -> bool:
-        """True when less than max(60 s, 10 % of its lifetime) remains."""
+        """True when less than max(60 s, 10 % of its lifetime) remains.
+
+        The margin is at most half the lifetime, so that a token shorter than two minutes
+        (the sandbox can issue those) is used for a while rather than renewed at every request.
+        """
         margin = max(MIN_RENEWAL_MARGIN, RENEWAL_FRACTION * self.lifetime)
-        return now >= self.expires_at - margin
+        return now >= self.expires_at - min(margin, self.lifetime / 2)
 
 
 def token_request_body(

@@ -14,6 +14,7 @@ from .integration import INTEGRATION_VERSION
 from .item import EnrichmentItem
 from .models import Enrichment
 from .report import ItemFailure, SendReport
+from .session import InvalidSessionKey, SessionKey, parse_session_key
 from .token import DEFAULT_AUTH_URL
 
 __all__ = [
@@ -25,7 +26,10 @@ __all__ = [
     "EnrichmentClient",
     "EnrichmentError",
     "EnrichmentItem",
+    "InvalidSessionKey",
     "ItemFailure",
     "SendReport",
+    "SessionKey",
     "UnsafeEndpointError",
+    "parse_session_key",
 ]
