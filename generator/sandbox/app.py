@@ -241,7 +241,7 @@ class SandboxApp:
         settings = self.faults.settings
         if settings.latency:
             await asyncio.sleep(settings.latency)
-        retry_after = self.faults.retry_after(time.monotonic())
+        retry_after = self.faults.retry_after(self.clock())
         if retry_after is not None:
             self.stats.faults["rateLimited"] += 1
             response = _refusal(
@@ -325,35 +325,34 @@ class SandboxApp:
             return None
         started = time.perf_counter()
         self.stats.requests += 1
-        seen: dict[str, Any] = {"status": None, "note": "", "drop": False}
+        dropped = False
 
         async def send_answer(message: Message) -> None:
+            nonlocal dropped
             if message["type"] == "http.response.start":
-                headers = []
+                headers, note = [], ""
                 for name, value in message.get("headers", []):
                     if name == _DROP_HEADER:
-                        seen["drop"] = True
+                        dropped = True
                     elif name == _NOTE_HEADER:
-                        seen["note"] = value.decode("latin-1")
+                        note = value.decode("latin-1")
                     else:
                         headers.append((name, value))
-                seen["status"] = message["status"]
+                # Logged before the answer leaves: whoever reads it has the line already.
+                logger.info(
+                    "%s %s %s %.1f ms %s",
+                    scope["method"],
+                    scope["path"],
+                    "dropped" if dropped else message["status"],
+                    (time.perf_counter() - started) * 1000,
+                    note,
+                )
                 message = {**message, "headers": headers}
-            if not seen["drop"]:
+            if not dropped:
                 await send(message)
 
         await self.starlette(scope, receive, send_answer)
-        elapsed = (time.perf_counter() - started) * 1000
-        status = "dropped" if seen["drop"] else seen["status"]
-        logger.info(
-            "%s %s %s %.1f ms %s",
-            scope["method"],
-            scope["path"],
-            status,
-            elapsed,
-            seen["note"],
-        )
-        if seen["drop"]:
+        if dropped:
             # Nothing has been written. uvicorn closes the connection without a byte when
             # the application returns something other than None: the client sees a
             # connection closed with no answer, as when a network or proxy fails.
