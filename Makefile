@@ -4,12 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SCHEMAS := $(wildcard integration_schemas/*.json)
-DEMO_OUT := demo_out
 
 .PHONY: help install test demo regen check-examples bench clean
 
 help:
-	@echo "make demo   - set up, generate the example packages and show one"
+	@echo "make demo   - set up, generate a client, send a sample file to the local sandbox"
 	@echo "make test   - set up and run every test (tool, generated packages, quality gates)"
 	@echo "make regen  - regenerate the golden records in generated_examples/"
 	@echo "make bench  - run the benchmarks (installs the benchmark-only extras)"
@@ -26,18 +25,7 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
 demo: $(INSTALLED)
-	$(BIN)/enrichgen validate $(SCHEMAS)
-	$(BIN)/enrichgen generate $(SCHEMAS) --out $(DEMO_OUT)
-	@echo
-	@echo "== $(DEMO_OUT)/call_tracking_enrichment/"
-	@ls -1 $(DEMO_OUT)/call_tracking_enrichment
-	@echo
-	@echo "== $(DEMO_OUT)/call_tracking_enrichment/models.py"
-	@cat $(DEMO_OUT)/call_tracking_enrichment/models.py
-	@echo
-	@echo "== the package's own tests"
-	cd $(DEMO_OUT) && ../$(BIN)/python -m pytest -q -p no:cacheprovider call_tracking_enrichment
-	$(BIN)/enrichgen generate $(SCHEMAS) --out $(DEMO_OUT) --check
+	$(BIN)/python demo/run.py
 
 regen: $(INSTALLED)
 	$(BIN)/enrichgen generate $(SCHEMAS) --out generated_examples
@@ -48,4 +36,4 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/send_throughput.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
