@@ -22,12 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SCHEMAS, enrichgen
+from conftest import EXAMPLES, SCHEMAS, enrichgen
 
 from generator.integration import FieldType, Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
-EXAMPLES = sorted(SCHEMAS.glob("*.json"))
+EXAMPLE_SCHEMAS = sorted(SCHEMAS.glob("*.json"))
 Key = tuple[str, int, int]
 
 
@@ -114,7 +114,7 @@ def mixed_input(
     return items, positions, valid
 
 
-@pytest.mark.parametrize("schema", EXAMPLES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("schema", EXAMPLE_SCHEMAS, ids=lambda path: path.stem)
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_every_example_schema_end_to_end(schema: Path, mode: str) -> None:
     package = package_of(schema)
@@ -141,7 +141,7 @@ def test_every_example_schema_end_to_end(schema: Path, mode: str) -> None:
         assert sandbox.stats()["tokensIssued"] == 1
 
 
-@pytest.mark.parametrize("schema", EXAMPLES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("schema", EXAMPLE_SCHEMAS, ids=lambda path: path.stem)
 def test_every_example_schema_through_the_command_line(
     schema: Path, tmp_path: Path
 ) -> None:
@@ -465,3 +465,27 @@ def test_the_sandbox_stores_the_same_for_plain_httpx_and_the_generated_client() 
             stored(by_client)[("a1b2c3", 8, 1)]["call_started_at"]
             == "2026-11-02T10:16:30Z"
         )
+
+
+def test_the_command_line_reports_refused_credentials_without_the_secret(
+    tmp_path: Path,
+) -> None:
+    schema = SCHEMAS / "call_tracking.json"
+    path = tmp_path / "items.jsonl"
+    items = wire_items(load_integration(str(schema)), 3, random.Random(3), 3)
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    wrong_secret = "not-the-sandbox-secret-4711"
+    with Sandbox(load_integration(str(schema))) as sandbox:
+        sent = subprocess.run(
+            [sys.executable, "-m", "call_tracking_enrichment", "send", str(path),
+             "--client-id", sandbox.client_id, "--client-secret", wrong_secret,
+             "--project-id", str(sandbox.project_id), "--auth-url", sandbox.auth_url],
+            env={**os.environ, "PYTHONPATH": str(EXAMPLES)},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert sandbox.stats()["tokensRefused"] == 1
+        assert sandbox.stats()["stored"] == 0
+    assert sent.returncode == 1
+    assert "HTTP 401" in sent.stderr and "invalid_client" in sent.stderr
+    assert wrong_secret not in sent.stdout + sent.stderr
+    assert "Traceback" not in sent.stderr

@@ -119,8 +119,8 @@ def test_csv_cells_are_typed_by_the_schema(
     failed_out = tmp_path / "failed.jsonl"
     assert run("validate", str(path), "--failed-out", str(failed_out)) == 1
     out = capsys.readouterr().out
-    text = path.read_text("utf-8")
-    # A field name may hold a newline: count the lines before the short row.
+    text = path.read_bytes().decode("utf-8-sig")  # line breaks as they are
+    # A field name may hold a line break: count the newlines before the short row.
     short_line = text.count("\n", 0, text.index("u2,3")) + 1
     assert f"line {short_line}: rejected: 2 cells, the header has" in out
     assert "1 valid, 1 invalid" in out
@@ -186,3 +186,31 @@ def test_help_describes_both_commands(capsys: pytest.CaptureFixture[str]) -> Non
     assert run("--help") == 0
     out = capsys.readouterr().out
     assert "validate" in out and "send" in out
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, *(json.dumps(item(f"u{n}")) for n in range(50)))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert run("validate", path) == 0
+    progress = terminal.getvalue()
+    assert progress.startswith("\r[") and progress.endswith("\n")
+    assert "100%" in progress and "50 items" in progress and "ETA" in progress
+    assert "50 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_no_progress_line_when_stderr_is_not_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    not_a_terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", not_a_terminal)
+    assert run("validate", path) == 0
+    assert not_a_terminal.getvalue() == ""
