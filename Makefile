@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.installed-test
 SCHEMAS := $(wildcard integration_schemas/*.json)
 
-.PHONY: help install test demo regen check-examples bench clean
+.PHONY: help install test demo regen bench clean
 
 help:
 	@echo "make demo   - set up, generate a client, send a sample file to the local sandbox"
@@ -13,15 +14,20 @@ help:
 	@echo "make regen  - regenerate the golden records in generated_examples/"
 	@echo "make bench  - run the benchmarks (installs the benchmark-only extras)"
 
+# The demo needs only the tool; the tests add pytest, hypothesis, ruff and mypy.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(INSTALLED)
 
-install: $(INSTALLED)
+$(TEST_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_INSTALLED)
 
-test: $(INSTALLED)
+install: $(TEST_INSTALLED)
+
+test: $(TEST_INSTALLED)
 	$(BIN)/python -m pytest -q
 
 demo: $(INSTALLED)
@@ -30,7 +36,7 @@ demo: $(INSTALLED)
 regen: $(INSTALLED)
 	$(BIN)/enrichgen generate $(SCHEMAS) --out generated_examples
 
-bench: $(INSTALLED)
+bench: $(TEST_INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/generate_speed.py
 	$(BIN)/python benchmarks/send_throughput.py
