@@ -92,12 +92,8 @@ def _group_imports(source: str) -> str:
 
 def render_models(integration: Integration) -> str:
     """Python source of the models module body (not yet formatted, no header)."""
-    from datamodel_code_generator import (
-        DataModelType,
-        InputFileType,
-        PythonVersion,
-        generate,
-    )
+    from datamodel_code_generator import InputFileType, PythonVersion, generate
+    from datamodel_code_generator.enums import DataModelType
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from importlib import metadata
 
 import black
+from black.mode import TargetVersion
 
 from generator import __version__
 from generator.integration import Integration
@@ -18,7 +20,8 @@ from generator.models import VALIDATION_ANNOTATIONS, render_models
 from generator.render import pycomment, render_templates, static_outputs
 
 MANIFEST_NAME = "enrichgen-manifest.json"
-_BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY310})
+BLACK_VERSION = metadata.version("black")
+_BLACK_MODE = black.Mode(target_versions={TargetVersion.PY310})
 
 
 def regenerate_command(integration: Integration, out_dir: str, package_given: bool) -> str:
@@ -71,7 +74,7 @@ def build_package(integration: Integration, command: str) -> dict[str, bytes]:
     manifest = {
         "generator": "enrichgen",
         "generator_version": __version__,
-        "black_version": black.__version__,
+        "black_version": BLACK_VERSION,
         "schema": integration.schema_path,
         "schema_sha256": integration.schema_sha256,
         "command": command,

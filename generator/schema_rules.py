@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from importlib import resources
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the package
 
 from generator.names import field_identifier, is_package_name, package_identifier
 from generator.problems import Problem

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import EXAMPLES, SCHEMAS, enrichgen
 
+from conftest import EXAMPLES, SCHEMAS, enrichgen
 from generator.integration import FieldType, Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 

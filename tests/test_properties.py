@@ -5,11 +5,9 @@ accepts and refuses exactly what the pydantic models do."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta, timezone
 from typing import Any
 
 from call_tracking_enrichment import EnrichmentItem
@@ -165,7 +163,7 @@ def wire_items(draw: st.DrawFn) -> Any:
 def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: list[Any]) -> None:
     results = validate_chunk(0, items)
     assert [result.position for result in results] == list(range(len(items)))
-    for item, result in zip(items, results):
+    for item, result in zip(items, results, strict=True):
         try:
             model = EnrichmentItem.model_validate(item, by_alias=True, by_name=False)
         except ValidationError:

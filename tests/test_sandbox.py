@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import SCHEMAS, enrichgen
 
+from conftest import SCHEMAS, enrichgen
 from generator.integration import Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
