@@ -7,6 +7,7 @@ literal) or ``pycomment`` (one line that cannot end a comment early).
 
 from __future__ import annotations
 
+import functools
 import keyword
 import unicodedata
 from importlib import resources
@@ -46,7 +47,7 @@ def is_plain_name(name: str) -> bool:
 
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_root())),
+        loader=jinja2.DictLoader(template_sources()),
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
@@ -58,13 +59,18 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def template_names() -> list[str]:
+@functools.cache
+def template_sources() -> dict[str, str]:
+    """``{template name: source}``, read once: rendering and ``static_outputs`` share them."""
     root = templates_root()
-    names = [
-        path.relative_to(root).as_posix()
-        for path in root.rglob(f"*{TEMPLATE_SUFFIX}")
-    ]
-    return sorted(names)
+    return {
+        path.relative_to(root).as_posix(): path.read_text("utf-8")
+        for path in sorted(root.rglob(f"*{TEMPLATE_SUFFIX}"))
+    }
+
+
+def template_names() -> list[str]:
+    return sorted(template_sources())
 
 
 def is_static(source: str) -> bool:
@@ -78,11 +84,10 @@ def static_outputs() -> set[str]:
     They are kept black-formatted in the repository (a test checks it), so they need no
     formatting at generation time: black is the slowest step of ``generate``.
     """
-    root = templates_root()
     return {
         name.removesuffix(TEMPLATE_SUFFIX)
-        for name in template_names()
-        if is_static((root / name).read_text("utf-8"))
+        for name, source in template_sources().items()
+        if is_static(source)
     }
 
 
