@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -478,3 +478,56 @@ def test_models_can_be_built_by_attribute_name_and_sent(send: Any, server: Scrip
     report = send([EnrichmentItem(user_id="a1b2c3", session_number=7, enrichment=enrichment)])
     assert report.ok
     assert server.store[("a1b2c3", 7, 1)]["callOutcome"] == "SALE"
+
+
+class InputBroke(Exception):
+    pass
+
+
+def test_an_input_that_fails_has_what_was_read_sent_then_raises(
+    send: Any, server: ScriptedServer
+) -> None:
+    def items() -> Iterator[dict[str, Any]]:
+        for n in range(1_234):
+            yield item(f"u{n}")
+        raise InputBroke("the database cursor went away")
+
+    with pytest.raises(InputBroke):
+        send(items(), max_batch_size=100)
+    assert len(server.store) == 1_234  # nothing read before the failure is lost
+
+
+def test_the_async_client_reads_an_async_iterable(
+    server: ScriptedServer, delays: list[float]
+) -> None:
+    async def items() -> AsyncIterator[dict[str, Any]]:
+        for n in range(1_100):
+            await asyncio.sleep(0)
+            yield item(f"u{n % 1_000}", number=1 + n // 1_000)
+
+    async def main() -> SendReport:
+        async with AsyncEnrichmentClient(
+            "id", SECRET, PROJECT, auth_url=server.auth_url, max_batch_size=300
+        ) as client:
+            return await client.send(items())
+
+    report = asyncio.run(main())
+    assert report.ok and report.accepted == 1_100 and report.batches == 4
+    assert len(server.store) == 1_100
+
+
+def test_a_failing_async_iterable_has_what_was_read_sent_then_raises(
+    server: ScriptedServer, delays: list[float]
+) -> None:
+    async def items() -> AsyncIterator[dict[str, Any]]:
+        for n in range(777):
+            yield item(f"u{n}")
+        raise InputBroke("the queue closed")
+
+    async def main() -> SendReport:
+        async with AsyncEnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url) as client:
+            return await client.send(items())
+
+    with pytest.raises(InputBroke):
+        asyncio.run(main())
+    assert len(server.store) == 777

@@ -13,11 +13,13 @@ calls.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import random
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -29,8 +31,10 @@ from .integration import INTEGRATION_VERSION
 from .report import SendReport
 from .sending import (
     Answer,
+    InputFailure,
     Outcome,
     Post,
+    ReadItems,
     RenewToken,
     SendSettings,
     Sleep,
@@ -164,6 +168,35 @@ def _transport_failure(error: httpx.TransportError) -> TransportFailure:
     return TransportFailure(f"{type(error).__name__} (no answer)")
 
 
+def _read(items: Iterator[object], count: int) -> list[object] | InputFailure:
+    read: list[object] = []
+    try:
+        read.extend(itertools.islice(items, count))
+    except Exception as error:  # the plan sends what was read, then raises it
+        return InputFailure(error, read)
+    return read
+
+
+async def _read_at_once(
+    items: Iterator[object], count: int
+) -> list[object] | InputFailure:
+    return _read(items, count)
+
+
+async def _read_async(
+    items: AsyncIterator[object], count: int
+) -> list[object] | InputFailure:
+    read: list[object] = []
+    try:
+        while len(read) < count:
+            read.append(await anext(items))
+    except StopAsyncIteration:
+        pass
+    except Exception as error:  # the plan sends what was read, then raises it
+        return InputFailure(error, read)
+    return read
+
+
 class EnrichmentClient:
     """Sends enrichments of this integration to Contentsquare (synchronous).
 
@@ -245,16 +278,20 @@ class EnrichmentClient:
         """Validate, batch and send ``items``; every item ends in one outcome of the report.
 
         ``items`` is any iterable of ``EnrichmentItem`` or wire-format mappings, read lazily.
-        Raises only ``AuthenticationError`` or ``UnsafeEndpointError``.
+        Raises only ``AuthenticationError`` or ``UnsafeEndpointError`` (or what reading
+        ``items`` raised, once the items read before are sent).
         """
-        plan = send_plan(items, self._config.settings, self._rng, time.monotonic)
+        plan = send_plan(self._config.settings, self._rng, time.monotonic)
+        iterator = iter(items)
         outcome: Outcome = None
         token: Token | None = None
         try:
             while True:
                 action = plan.send(outcome)
                 outcome = None
-                if isinstance(action, Post):
+                if isinstance(action, ReadItems):
+                    outcome = _read(iterator, action.count)
+                elif isinstance(action, Post):
                     token = self.token()
                     outcome = self._post(action.body, token)
                 elif isinstance(action, Sleep):
@@ -362,20 +399,29 @@ class AsyncEnrichmentClient:
             return _transport_failure(error)
         return _answer(response)
 
-    async def send(self, items: Iterable[object]) -> SendReport:
+    async def send(self, items: Iterable[object] | AsyncIterable[object]) -> SendReport:
         """Validate, batch and send ``items``; every item ends in one outcome of the report.
 
-        ``items`` is any iterable of ``EnrichmentItem`` or wire-format mappings, read lazily.
-        Raises only ``AuthenticationError`` or ``UnsafeEndpointError``.
+        ``items`` is any iterable or async iterable of ``EnrichmentItem`` or wire-format
+        mappings, read lazily. Raises only ``AuthenticationError`` or
+        ``UnsafeEndpointError`` (or what reading ``items`` raised, once what was read before
+        is sent).
         """
-        plan = send_plan(items, self._config.settings, self._rng, time.monotonic)
+        plan = send_plan(self._config.settings, self._rng, time.monotonic)
+        read = (
+            functools.partial(_read_async, aiter(items))
+            if isinstance(items, AsyncIterable)
+            else functools.partial(_read_at_once, iter(items))
+        )
         outcome: Outcome = None
         token: Token | None = None
         try:
             while True:
                 action = plan.send(outcome)
                 outcome = None
-                if isinstance(action, Post):
+                if isinstance(action, ReadItems):
+                    outcome = await read(action.count)
+                elif isinstance(action, Post):
                     token = await self.token()
                     outcome = await self._post(action.body, token)
                 elif isinstance(action, Sleep):

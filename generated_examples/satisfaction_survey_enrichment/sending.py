@@ -5,18 +5,17 @@
 
 """How a send proceeds, as a plan of actions with no I/O of its own.
 
-``send_plan`` reads the items, validates them in bulk, batches them and decides what to do
-with each answer: it yields ``Post``, ``Sleep`` and ``RenewToken`` actions and is sent back
-the outcome of each ``Post``. ``EnrichmentClient`` and ``AsyncEnrichmentClient`` only carry
+``send_plan`` asks for the items a chunk at a time, validates them in bulk, batches them and
+decides what to do with each answer: it yields ``ReadItems``, ``Post``, ``Sleep`` and
+``RenewToken`` actions and is sent back the items read and the outcome of each ``Post``. ``EnrichmentClient`` and ``AsyncEnrichmentClient`` only carry
 out the actions, so both behave the same and the logic is tested without a network.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from .batching import BatchBuilder
@@ -35,6 +34,23 @@ class Post:
 
     body: bytes
     count: int
+
+
+@dataclass(frozen=True)
+class ReadItems:
+    """Read up to ``count`` more items of the input; answered with a list (empty at its
+    end) or an ``InputFailure``."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class InputFailure:
+    """Reading the input raised ``error`` after ``read`` items: they are still sent, then
+    the send raises ``error``."""
+
+    error: Exception
+    read: list[object]
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,9 @@ class TransportFailure:
     reason: str
 
 
-Action = Post | Sleep | RenewToken
-Outcome = Answer | TransportFailure | None
+Action = ReadItems | Post | Sleep | RenewToken
+PostOutcome = Answer | TransportFailure | None
+Outcome = PostOutcome | list[object] | InputFailure
 Plan = Generator[Action, Outcome, SendReport]
 
 
@@ -117,6 +134,7 @@ class _Send:
             while True:
                 started = self.clock()
                 outcome = yield Post(self.builder.body(items), len(items))
+                assert not isinstance(outcome, (list, InputFailure))  # a post's outcome
                 self.report.batches += 1
                 if isinstance(outcome, Answer):
                     status: int | None = outcome.status
@@ -196,17 +214,14 @@ class _Send:
         if rest:
             yield from self.deliver(rest)
 
-    def run(self, items: Iterable[object]) -> Plan:
-        iterator = iter(items)
+    def run(self) -> Plan:
         index = 0
         while True:
-            try:
-                chunk = list(itertools.islice(iterator, VALIDATION_CHUNK))
-            except Exception:
-                # The input itself failed: what was read is still delivered, then it raises.
-                yield from self.deliver_pending()
-                raise
-            if not chunk:
+            answer = yield ReadItems(VALIDATION_CHUNK)
+            failure = answer if isinstance(answer, InputFailure) else None
+            chunk = failure.read if failure else answer
+            assert isinstance(chunk, list)  # what ReadItems is answered with
+            if not chunk and failure is None:
                 break
             for result in validate_chunk(index, chunk):
                 if isinstance(result, InvalidItem):
@@ -228,12 +243,16 @@ class _Send:
                     if ready:
                         yield from self.deliver(ready)
             index += len(chunk)
+            if failure is not None:
+                # The input itself failed: what was read is still delivered, then it raises.
+                yield from self.deliver_pending()
+                raise failure.error
         yield from self.deliver_pending()
         logger.info("send finished: %s", self.report)
         return self.report
 
 
-def _no_delivery(outcome: Outcome, retries: int) -> str:
+def _no_delivery(outcome: PostOutcome, retries: int) -> str:
     what = (
         f"HTTP {outcome.status}"
         if isinstance(outcome, Answer)
@@ -243,10 +262,9 @@ def _no_delivery(outcome: Outcome, retries: int) -> str:
 
 
 def send_plan(
-    items: Iterable[object],
     settings: SendSettings,
     rng: random.Random,
     clock: Callable[[], float],
 ) -> Plan:
     """The plan of one send; its return value is the ``SendReport``."""
-    return _Send(settings, rng, clock).run(items)
+    return _Send(settings, rng, clock).run()
