@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -281,11 +282,18 @@ def sandbox(
         "  Ctrl-C to stop"
     )
     sys.stdout.flush()
+    # SIGTERM (a service manager, a script's terminate()) stops it like Ctrl-C: uvicorn shuts
+    # down, then passes the signal on to this handler.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     click.echo("sandbox stopped", err=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:

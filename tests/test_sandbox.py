@@ -633,6 +633,7 @@ def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
         _, stderr = process.communicate(timeout=10)
     assert "POST /v1/oauth/token 200" in stderr
     assert "Traceback" not in stderr
+    assert process.returncode == 0 and "sandbox stopped" in stderr
 
 
 @pytest.mark.parametrize(
