@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from importlib import metadata
 
 import black
+from black import __version__ as BLACK_VERSION  # type: ignore[attr-defined]
 from black.mode import TargetVersion
 
 from generator import __version__
@@ -20,7 +20,6 @@ from generator.models import VALIDATION_ANNOTATIONS, render_models
 from generator.render import pycomment, render_templates, static_outputs
 
 MANIFEST_NAME = "enrichgen-manifest.json"
-BLACK_VERSION = metadata.version("black")
 _BLACK_MODE = black.Mode(target_versions={TargetVersion.PY310})
 
 
