@@ -28,16 +28,15 @@ class BatchBuilder:
         self.prefix += b',"enrichments":['
 
         self.suffix = b"]}"
+        # Bytes of a body besides its items' JSON and the commas between them.
+        self._overhead = len(self.prefix) + len(self.suffix)
         self.max_size = max_size
         self.max_bytes = max_bytes
         self._pending: dict[ItemKey, ValidItem] = {}
         self._items_bytes = 0
 
-    def body_size(self, count: int, items_bytes: int) -> int:
-        return len(self.prefix) + items_bytes + max(0, count - 1) + len(self.suffix)
-
     def fits_alone(self, item: ValidItem) -> bool:
-        return self.body_size(1, len(item.wire)) <= self.max_bytes
+        return self._overhead + len(item.wire) <= self.max_bytes
 
     def add(self, item: ValidItem) -> tuple[list[ValidItem], ValidItem | None]:
         """Add ``item``; returns (a full batch to send first or [], the item it superseded)."""
@@ -45,15 +44,16 @@ class BatchBuilder:
         if superseded is not None:
             self._items_bytes -= len(superseded.wire)
         ready: list[ValidItem] = []
-        count = len(self._pending) + 1
-        if self._pending and (
-            count > self.max_size
-            or self.body_size(count, self._items_bytes + len(item.wire))
-            > self.max_bytes
+        pending = len(self._pending)
+        size = len(item.wire)
+        # With this item: pending + 1 items, pending commas between them.
+        if pending and (
+            pending >= self.max_size
+            or self._overhead + self._items_bytes + size + pending > self.max_bytes
         ):
             ready = self.flush()
         self._pending[item.key] = item
-        self._items_bytes += len(item.wire)
+        self._items_bytes += size
         return ready, superseded
 
     def flush(self) -> list[ValidItem]:
