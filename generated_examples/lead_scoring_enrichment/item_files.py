@@ -28,8 +28,8 @@ Format = Literal["jsonl", "csv"]
 ENVELOPE_COLUMNS = ("userId", "sessionNumber", "enrichmentNumber")
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+_TRUE = frozenset({"true", "1", "yes"})
+_BOOLS = _TRUE | {"false", "0", "no"}
 
 
 class FileError(Exception):
@@ -53,7 +53,7 @@ def _cell(kind: FieldType, text: str) -> object:
         return int(value)
     if kind == "FLOAT" and _FLOAT.fullmatch(value):
         return float(value)
-    if kind == "BOOL" and value.lower() in _TRUE | _FALSE:
+    if kind == "BOOL" and value.lower() in _BOOLS:
         return value.lower() in _TRUE
     if kind == "DATETIME":
         return value
