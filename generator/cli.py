@@ -227,15 +227,8 @@ def sandbox(
     """
     import logging
 
-    from generator.sandbox import FaultSettings, Sandbox, SandboxError
-    from generator.sandbox.server import DEFAULT_PROJECT_ID, is_loopback
-
-    if not is_loopback(host):
-        raise click.BadParameter(
-            f"{host} is not a loopback address: the sandbox serves plain http, which the "
-            "generated clients accept only on 127.0.0.1, ::1 or localhost",
-            param_hint="--host",
-        )
+    from generator.sandbox import FaultSettings, Sandbox, SandboxError, SandboxOptionError
+    from generator.sandbox.server import DEFAULT_PROJECT_ID
     try:
         integration = load_integration(schema)
     except SchemaError as error:
@@ -261,6 +254,8 @@ def sandbox(
             faults=faults,
             db=db,
         )
+    except SandboxOptionError as error:
+        raise click.UsageError(str(error)) from None
     except SandboxError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)

@@ -25,10 +25,10 @@ from call_tracking_enrichment import (
     SendReport,
     UnsafeEndpointError,
 )
-from call_tracking_enrichment import client as client_module
 from call_tracking_enrichment.endpoint import check_url, enrichments_url
 from call_tracking_enrichment.token import Token
 
+from conftest import record_client_waits
 from scripted_server import Reply, ScriptedServer
 
 SECRET = "s3cr3t-client-secret-value"
@@ -58,21 +58,7 @@ def server() -> Iterator[ScriptedServer]:
 @pytest.fixture
 def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the backoff waits instead of sleeping them (no test depends on timing)."""
-    recorded: list[float] = []
-    real_sleep = time.sleep
-    real_async_sleep = asyncio.sleep
-
-    def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-        real_sleep(0)
-
-    async def fake_async_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-        await real_async_sleep(0)
-
-    monkeypatch.setattr(client_module.time, "sleep", fake_sleep)
-    monkeypatch.setattr(client_module.asyncio, "sleep", fake_async_sleep)
-    return recorded
+    return record_client_waits(monkeypatch, "call_tracking_enrichment")
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -12,8 +12,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import EXAMPLES, SCHEMAS, enrichgen
+from conftest import EXAMPLES, SCHEMAS, SandboxClock, enrichgen, record_client_waits
 from generator.integration import FieldType, Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
@@ -223,57 +221,10 @@ def test_every_example_schema_through_the_command_line(
         assert len(stored(sandbox)) == len(last_writes(valid)) + 3
 
 
-class SteppingClock:
-    """Sandbox time that moves ``step`` seconds at each look: tokens expire and rate-limit
-    windows pass after a number of requests rather than of seconds, so the soak needs no
-    real waiting and its faults do not depend on how fast the machine is."""
-
-    def __init__(self, step: float) -> None:
-        self._now = time.time()
-        self._step = step
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            self._now += self._step
-            return self._now
-
-
-class _WithoutSleep:
-    """A module seen through a proxy whose ``sleep`` records the wait instead of sleeping.
-
-    Set on the client module only: patching ``time.sleep`` or ``asyncio.sleep`` themselves
-    would also stop the sandbox's own event loop from waiting.
-    """
-
-    def __init__(self, module: ModuleType, waits: list[float], coroutine: bool) -> None:
-        self._module = module
-        self._waits = waits
-        self._coroutine = coroutine
-
-    def __getattr__(self, name: str) -> Any:
-        if name != "sleep":
-            return getattr(self._module, name)
-        if self._coroutine:
-
-            async def async_sleep(seconds: float) -> None:
-                self._waits.append(seconds)
-                await self._module.sleep(0)
-
-            return async_sleep
-        return self._waits.append
-
-
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The client's waits are recorded, not slept (the sandbox's clock does not need them)."""
-    module = importlib.import_module("call_tracking_enrichment.client")
-    waits: list[float] = []
-    monkeypatch.setattr(module, "time", _WithoutSleep(time, waits, coroutine=False))
-    monkeypatch.setattr(
-        module, "asyncio", _WithoutSleep(asyncio, waits, coroutine=True)
-    )
-    return waits
+    return record_client_waits(monkeypatch, "call_tracking_enrichment")
 
 
 SOAK_FAULTS = FaultSettings(
@@ -288,7 +239,7 @@ def faulty_sandbox() -> Iterator[Sandbox]:
         load_integration(str(schema)),
         token_ttl=3,
         faults=SOAK_FAULTS,
-        clock=SteppingClock(step=0.1),
+        clock=SandboxClock(step=0.1),
     ) as sandbox:
         yield sandbox
 
@@ -314,6 +265,7 @@ def test_soak_with_every_fault_loses_no_valid_item(
     with package.EnrichmentClient(**client_options(faulty_sandbox, 500)) as client:
         report = client.send(items)
     stats = faulty_sandbox.stats()
+    print(f"\nsoak: {report}\nsandbox: {stats}")  # shown with pytest -s (README figures)
     assert report.rejected == [] and report.failed == [], str(report)
     assert report.accepted + report.superseded == len(items)
     assert stored(faulty_sandbox) == last_writes(items)

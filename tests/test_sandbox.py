@@ -7,7 +7,6 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,29 +16,13 @@ import httpx
 import jwt
 import pytest
 
-from conftest import SCHEMAS, enrichgen
+from conftest import SCHEMAS, SandboxClock, enrichgen
 from generator.integration import Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
 PROJECT = 4242
 SECRET = "sandbox-secret-under-test"
-
-
-class SteppingClock:
-    """The sandbox's clock in a test: starts now and moves forward only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
 
 
 def enrichment(**changes: Any) -> dict[str, Any]:
@@ -84,12 +67,12 @@ def start(integration: Integration = CALL_TRACKING, **options: Any) -> Sandbox:
 
 
 @pytest.fixture
-def clock() -> SteppingClock:
-    return SteppingClock()
+def clock() -> SandboxClock:
+    return SandboxClock()
 
 
 @pytest.fixture
-def sandbox(clock: SteppingClock) -> Iterator[Sandbox]:
+def sandbox(clock: SandboxClock) -> Iterator[Sandbox]:
     running = start(token_ttl=60, clock=clock)
     yield running
     running.stop()
@@ -407,7 +390,7 @@ def test_a_missing_or_forged_token_gets_401(
 
 
 def test_an_expired_token_gets_the_documented_401(
-    sandbox: Sandbox, clock: SteppingClock
+    sandbox: Sandbox, clock: SandboxClock
 ) -> None:
     token = token_of(sandbox)
     assert post(sandbox, body(item()), token).status_code == 200
@@ -472,7 +455,7 @@ def test_stored_enrichments_can_be_filtered(sandbox: Sandbox) -> None:
     assert httpx.get(page + "?sessionNumber=two").status_code == 400
 
 
-def test_stats_count_what_arrived(sandbox: Sandbox, clock: SteppingClock) -> None:
+def test_stats_count_what_arrived(sandbox: Sandbox, clock: SandboxClock) -> None:
     token = token_of(sandbox)
     post(sandbox, body(item("a"), item("b")), token)
     post(sandbox, body(item(number=4)), token)
@@ -547,7 +530,7 @@ def test_a_dropped_connection_gets_no_answer_but_the_batch_was_stored() -> None:
         sandbox.stop()
 
 
-def test_beyond_the_rate_limit_429_with_retry_after(clock: SteppingClock) -> None:
+def test_beyond_the_rate_limit_429_with_retry_after(clock: SandboxClock) -> None:
     sandbox = start(faults=FaultSettings(rate_limit=2), clock=clock)
     try:
         token = token_of(sandbox)

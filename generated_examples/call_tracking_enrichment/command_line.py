@@ -27,13 +27,13 @@ from .errors import EnrichmentError, UnsafeEndpointError
 from .integration import INTEGRATION_NAME, INTEGRATION_VERSION
 from .item_files import BadLine, FileError, ItemFile
 from .report import ItemFailure
+from .sending import VALIDATION_CHUNK
 from .token import DEFAULT_AUTH_URL
 from .validation import InvalidItem, validate_chunk
 
 PROGRAM = f"python -m {__package__}"
 SHOWN_FAILURES = 20
 """Failures printed in full; the rest are counted (all of them go to --failed-out)."""
-_CHUNK = 1000
 _LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"}
 
 
@@ -253,7 +253,7 @@ def _validate(reading: _Reading) -> list[ItemFailure]:
     first = 0
     for item in reading:
         chunk.append(item)
-        if len(chunk) == _CHUNK:
+        if len(chunk) == VALIDATION_CHUNK:
             invalid += _invalid(first, chunk)
             first += len(chunk)
             chunk = []

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from generator.integration import FieldType, Integration
 
@@ -62,7 +62,7 @@ def parse_json(content: bytes) -> Any:
     return json.loads(content, parse_constant=_refuse_constant)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -82,13 +82,11 @@ def value_problem(kind: FieldType, value: object) -> str | None:
     elif kind is FieldType.INT:
         if not _is_int(value):
             return f"expected an integer, got {_json_type(value)}"
-        assert isinstance(value, int)
         if not INT_MIN <= value <= INT_MAX:
             return f"an INT is between {INT_MIN} and {INT_MAX}"
     elif kind is FieldType.FLOAT:
         if not (_is_int(value) or isinstance(value, float)):
             return f"expected a number, got {_json_type(value)}"
-        assert isinstance(value, (int, float))
         if not math.isfinite(value):
             return "a FLOAT is a finite number"
     elif kind is FieldType.BOOL:
@@ -131,7 +129,7 @@ def _item_problem(
     if not isinstance(user_id, str) or not user_id:
         return "userId", "userId is a non-empty string"
     session_number = item.get("sessionNumber")
-    if not _is_int(session_number) or session_number < 1:  # type: ignore[operator]
+    if not _is_int(session_number) or session_number < 1:
         return "sessionNumber", "sessionNumber is an integer of 1 or more"
     number = item.get("enrichmentNumber", 1)
     if not _is_int(number) or number not in (1, 2, 3):

@@ -28,7 +28,11 @@ DEFAULT_PROJECT_ID = 123456
 
 
 class SandboxError(Exception):
-    """The sandbox cannot start (a bad option, a port in use)."""
+    """The sandbox cannot start (a port in use, a database it cannot open)."""
+
+
+class SandboxOptionError(SandboxError):
+    """An option the sandbox does not accept."""
 
 
 def is_loopback(host: str) -> bool:
@@ -79,18 +83,18 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not is_loopback(host):
-            raise SandboxError(
+            raise SandboxOptionError(
                 f"--host {host} is not a loopback address: the sandbox serves plain http, "
                 "which the generated clients accept only on 127.0.0.1, ::1 or localhost"
             )
         if token_ttl < 1:
-            raise SandboxError("--token-ttl is a number of seconds, 1 or more")
+            raise SandboxOptionError("--token-ttl is a number of seconds, 1 or more")
         if project_id < 1:
-            raise SandboxError("--project-id is a positive integer")
+            raise SandboxOptionError("--project-id is a positive integer")
         fault_settings = faults or FaultSettings()
         problems = fault_settings.problems()
         if problems:
-            raise SandboxError("; ".join(problems))
+            raise SandboxOptionError("; ".join(problems))
         self.integration = integration
         self.credentials = Credentials(
             client_id or f"sandbox-{secrets.token_hex(4)}",
