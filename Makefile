@@ -11,7 +11,7 @@ SCHEMAS := $(wildcard integration_schemas/*.json)
 help:
 	@echo "make demo   - set up, generate a client, send a sample file to the local sandbox"
 	@echo "make test   - set up and run every test (tool, generated packages, quality gates)"
-	@echo "make regen  - regenerate the golden records in generated_examples/"
+	@echo "make regen  - regenerate the golden records and the reference modules in templates/runtime"
 	@echo "make bench  - run the benchmarks (installs the benchmark-only extras)"
 
 # The demo needs only the tool; the tests add pytest, hypothesis, ruff and mypy.
@@ -35,6 +35,7 @@ demo: $(INSTALLED)
 
 regen: $(INSTALLED)
 	$(BIN)/enrichgen generate $(SCHEMAS) --out generated_examples
+	$(BIN)/python -m generator.reference
 
 bench: $(TEST_INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

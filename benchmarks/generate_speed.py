@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from generator.integration import load_integration
-    from generator.models import enrichment_json_schema
+    from generator.integration_spec import load_integration
+    from generator.model_source import enrichment_json_schema
 
     plain_schema = plain_json_schema(enrichment_json_schema(load_integration(str(SCHEMA))))
     commands = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from generator import __version__
-from generator.integration import Integration, load_integration
+from generator.integration_spec import Integration, load_integration
 from generator.output import OutputError, check_package, write_package
 from generator.problems import SchemaError
 

@@ -39,27 +39,26 @@ def _to_ascii_where_possible(text: str) -> str:
     return unicodedata.normalize("NFKC", stripped)
 
 
-def _word_characters_of_python_310(text: str) -> str:
-    """Each character that is not a word character on Python 3.10 becomes ``_``.
+def _known_to_python_310(ch: str) -> bool:
+    """True when ``ch`` may be part of a name on every Python the packages support.
 
     The generated packages run on 3.10, whose Unicode database is older than this
-    interpreter's: a letter added since (U+1E7E0, say) cannot be part of a name there. This is
-    datamodel-code-generator's own rule for its target version, so that both agree; imported
-    here, not at the top, because importing it costs a third of a second that ``validate``
-    does not need to pay.
+    interpreter's: a letter added since (U+1E7E0, say) cannot be part of a name there. The
+    standard library keeps only one older database, Unicode 3.2; a character assigned there
+    is a word character on 3.10 exactly when it is one here (Unicode keeps identifier
+    characters stable), so that is the rule: conservative, and public API only.
     """
-    from datamodel_code_generator import PythonVersion
-    from datamodel_code_generator._target_unicode import replace_non_word
-
-    return replace_non_word(text, PythonVersion.PY_310)
+    return ch.isascii() or unicodedata.ucd_3_2_0.category(ch) != "Cn"
 
 
 def snake_case(text: str) -> str:
     """``callDuration`` → ``call_duration``; ``Call centre-name`` → ``call_centre_name``."""
     text = _to_ascii_where_possible(text)
     text = _CAMEL_BOUNDARY.sub("_", text)
-    text = _word_characters_of_python_310(text)
-    text = "".join(ch if (ch + "a").isidentifier() or ch.isdigit() else "_" for ch in text)
+    text = "".join(
+        ch if _known_to_python_310(ch) and ((ch + "a").isidentifier() or ch.isdigit()) else "_"
+        for ch in text
+    )
     text = unicodedata.normalize("NFKC", text.lower())
     return re.sub(r"_+", "_", text).strip("_")
 
@@ -87,5 +86,17 @@ def package_identifier(schema_name: str) -> str:
     return f"{base}_enrichment"
 
 
+def is_plain_name(name: str) -> bool:
+    """True when ``name`` can be written in Python source as it is: as a key in a class body
+    it stays the same string (no keyword, no NFKC folding, no ``__private`` mangling)."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and unicodedata.normalize("NFKC", name) == name
+        and not (name.startswith("__") and not name.endswith("__"))
+    )
+
+
 def is_package_name(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name) and name.isascii()
+    """A plain name in ASCII: what a directory of importable Python may be called."""
+    return is_plain_name(name) and name.isascii()

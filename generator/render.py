@@ -1,102 +1,143 @@
-"""Rendering the package templates for one integration.
+"""The package's sources for one integration: the fixed runtime, copied, and the few
+schema-dependent templates, rendered.
 
-The templates are the code of the generated package; this module only decides what goes into
-them. Text from the schema reaches the output only through ``pyliteral`` (a Python string
-literal) or ``pycomment`` (one line that cannot end a comment early).
+``templates/runtime/`` is ordinary Python (and one JavaScript file), copied into every package
+as it is. ``templates/package/`` holds the ``.jinja`` templates of the modules that depend on
+the schema; each is rendered, never guessed at: a file is a template because its name ends in
+``.jinja``. The template context is built here, in Python, from the field type specifications;
+text from the schema reaches it only as a Python literal (``repr``) or as one printable line.
+
+``templates/runtime/`` also holds a reference copy of the schema-dependent modules, generated
+from ``REFERENCE_SCHEMA``, so that the runtime imports, type-checks and runs its own tests in
+place; those reference files are never copied.
 """
 
 from __future__ import annotations
 
 import functools
-import keyword
-import unicodedata
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from generator.integration import Integration
+from generator.field_specs import FIELD_SPECS
+from generator.integration_spec import FieldType, Integration
+from generator.names import is_plain_name
+from generator.problems import one_line
 
 TEMPLATE_SUFFIX = ".jinja"
+MODELS = "models.py"
+REFERENCE_SCHEMA = "integration_schemas/call_tracking.json"
+"""The schema of the reference modules kept in ``templates/runtime/`` (relative to the
+repository root)."""
+_RUNTIME_SUFFIXES = (".py", ".js")
 
 
 def templates_root() -> Path:
-    return Path(str(resources.files("generator.templates"))) / "package"
-
-
-def pyliteral(value: Any) -> str:
-    """A Python literal that evaluates to ``value`` (``repr`` escapes every unprintable char)."""
-    if value is None or isinstance(value, (str, int, bool)):
-        return repr(value)
-    raise TypeError(f"cannot render {type(value).__name__} as a literal")
-
-
-def pycomment(value: str) -> str:
-    """``value`` on one line: line breaks and other control characters become spaces."""
-    return "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in "\x85" else ch
-        for ch in value
-    )
-
-
-def is_plain_name(name: str) -> bool:
-    """True when ``name`` can be written as a Python identifier as it is."""
-    return name.isidentifier() and not keyword.iskeyword(name) and name.isascii()
-
-
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.DictLoader(template_sources()),
-        autoescape=False,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    environment.filters["pyliteral"] = pyliteral
-    environment.filters["pycomment"] = pycomment
-    environment.filters["extract"] = lambda key, mapping: mapping[key]
-    environment.tests["is_plain_name"] = is_plain_name
-    return environment
+    return Path(str(resources.files("generator.templates")))
 
 
 @functools.cache
 def template_sources() -> dict[str, str]:
-    """``{template name: source}``, read once: rendering and ``static_outputs`` share them."""
-    root = templates_root()
+    """``{template name: source}`` of ``templates/package/``, read once."""
+    root = templates_root() / "package"
     return {
         path.relative_to(root).as_posix(): path.read_text("utf-8")
         for path in sorted(root.rglob(f"*{TEMPLATE_SUFFIX}"))
     }
 
 
-def template_names() -> list[str]:
-    return sorted(template_sources())
+def schema_dependent_outputs() -> set[str]:
+    """Output paths that depend on the schema: the rendered templates and the models."""
+    return {name.removesuffix(TEMPLATE_SUFFIX) for name in template_sources()} | {MODELS}
 
 
-def is_static(source: str) -> bool:
-    """A template without Jinja syntax renders the same for every schema."""
-    return "{{" not in source and "{%" not in source and "{#" not in source
-
-
-def static_outputs() -> set[str]:
-    """Output paths of the templates that do not depend on the schema.
-
-    They are kept black-formatted in the repository (a test checks it), so they need no
-    formatting at generation time: black is the slowest step of ``generate``.
-    """
+@functools.cache
+def runtime_sources() -> dict[str, str]:
+    """``{output path: source}`` of the fixed runtime, read once."""
+    root = templates_root() / "runtime"
+    reference = schema_dependent_outputs()
     return {
-        name.removesuffix(TEMPLATE_SUFFIX)
-        for name, source in template_sources().items()
-        if is_static(source)
+        relative: path.read_text("utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.suffix in _RUNTIME_SUFFIXES
+        and "__pycache__" not in path.parts
+        and (relative := path.relative_to(root).as_posix()) not in reference
     }
 
 
-def render_templates(integration: Integration, context: dict[str, Any]) -> dict[str, str]:
-    """``{relative output path: text}`` for every template."""
+@dataclass(frozen=True)
+class FieldContext:
+    """One field as the templates print it: every value is ready-made source text."""
+
+    wire_name: str
+    wire_literal: str
+    identifier_literal: str
+    type: str
+    type_literal: str
+    wire_annotation: str
+    sample_wire: str
+    sample_python: str
+
+
+def template_context(integration: Integration) -> dict[str, Any]:
+    """Everything the templates print, as source text."""
+    fields = []
+    for index, field in enumerate(integration.fields, start=1):
+        spec = FIELD_SPECS[field.type]
+        annotation = spec.wire_annotation
+        fields.append(
+            FieldContext(
+                wire_name=field.wire_name,
+                wire_literal=repr(field.wire_name),
+                identifier_literal=repr(field.identifier),
+                type=field.type.value,
+                type_literal=repr(field.type.value),
+                wire_annotation=(
+                    f"NotRequired[{annotation} | None]" if field.optional else annotation
+                ),
+                sample_wire=spec.sample_wire(index),
+                sample_python=spec.sample_python(index),
+            )
+        )
+    present = {field.type for field in integration.fields}
+    return {
+        "integration": {
+            "name": repr(integration.name),
+            "name_text": one_line(integration.name),
+            "version": str(integration.version),
+            "label": repr(integration.label),
+            "description": repr(integration.description),
+        },
+        "fields": fields,
+        "optional_fields": [repr(f.wire_name) for f in integration.fields if f.optional],
+        "types": [kind.value for kind in FieldType if kind in present],
+        "required_bools": [
+            f.identifier
+            for f in integration.fields
+            if f.type is FieldType.BOOL and not f.optional
+        ],
+        "wire_annotations": sorted({FIELD_SPECS[kind].wire_annotation for kind in present}),
+        "wire_class_syntax": all(is_plain_name(f.wire_name) for f in integration.fields),
+    }
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.DictLoader(template_sources()),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_templates(integration: Integration) -> dict[str, str]:
+    """``{relative output path: text}`` for every schema-dependent template."""
     environment = _environment()
-    rendered = {}
-    for name in template_names():
-        template = environment.get_template(name)
-        text = template.render(integration=integration, **context)
-        rendered[name.removesuffix(TEMPLATE_SUFFIX)] = text
-    return rendered
+    context = template_context(integration)
+    return {
+        name.removesuffix(TEMPLATE_SUFFIX): environment.get_template(name).render(context)
+        for name in sorted(template_sources())
+    }

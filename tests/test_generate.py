@@ -164,8 +164,8 @@ def test_package_option_and_its_limits(tmp_path: Path, monkeypatch: pytest.Monke
     assert enrichgen("generate", "a.json", "--out", "o", "--package", "not valid").exit_code == 1
     assert enrichgen("generate", "a.json", "--out", "o", "--package", "calls").exit_code == 0
     assert (tmp_path / "o" / "calls" / "models.py").exists()
-    header = (tmp_path / "o" / "calls" / "models.py").read_text().splitlines()[:4]
-    assert "#   enrichgen generate a.json --out o --package calls" in header
+    manifest = json.loads((tmp_path / "o" / "calls" / "enrichgen-manifest.json").read_text())
+    assert manifest["command"] == "enrichgen generate a.json --out o --package calls"
 
 
 def test_invalid_schema_writes_nothing(tmp_path: Path) -> None:

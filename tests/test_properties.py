@@ -11,6 +11,7 @@ from datetime import timedelta, timezone
 from typing import Any
 
 from call_tracking_enrichment import EnrichmentItem
+from call_tracking_enrichment.integration import LATEST
 from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,7 +162,7 @@ def wire_items(draw: st.DrawFn) -> Any:
 @settings(max_examples=600, deadline=None)
 @given(items=st.lists(wire_items(), min_size=1, max_size=8))
 def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: list[Any]) -> None:
-    results = validate_chunk(0, items)
+    results = validate_chunk(0, items, LATEST)
     assert [result.position for result in results] == list(range(len(items)))
     for item, result in zip(items, results, strict=True):
         try:

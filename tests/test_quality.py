@@ -39,18 +39,48 @@ def test_own_tests_pass_offline(package: str) -> None:
     _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", package)
 
 
-def test_static_templates_are_kept_black_formatted() -> None:
-    """generate skips black for templates that do not depend on the schema: they must be
-    black-formatted as they are."""
-    import black
+RUNTIME = ROOT / "templates" / "runtime"
 
-    from generator.render import TEMPLATE_SUFFIX, static_outputs, templates_root
 
-    mode = black.Mode(target_versions={black.TargetVersion.PY310})
-    for output in sorted(static_outputs()):
-        if output.endswith(".py"):
-            source = (templates_root() / (output + TEMPLATE_SUFFIX)).read_text("utf-8")
-            assert black.format_str(source, mode=mode) == source, f"run black on {output}"
+def test_runtime_passes_black_in_place() -> None:
+    """The runtime is copied into packages as it is: it must be black-formatted where it lives."""
+    # From its parent: with the runtime's folder first on sys.path, its token.py would
+    # shadow the standard library's token module that black imports.
+    _run(sys.executable, "-m", "black", "--check", "--quiet", "--target-version", "py310",
+         "runtime", cwd=RUNTIME.parent)
+
+
+def test_runtime_passes_ruff_in_place() -> None:
+    _run(sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
+         "--target-version", "py310", *RUFF_RULES, ".", cwd=RUNTIME)
+
+
+def test_runtime_passes_mypy_strict_in_place() -> None:
+    """Against the reference modules beside it, so that its relative imports resolve."""
+    _run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
+         "/dev/null", "runtime", cwd=RUNTIME.parent)
+
+
+def test_runtime_tests_pass_in_place() -> None:
+    _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "runtime/tests",
+         cwd=RUNTIME.parent)
+
+
+def test_runtime_reference_modules_are_up_to_date() -> None:
+    """The schema-dependent modules beside the runtime are what enrichgen generates for the
+    reference schema (``make regen`` rewrites them)."""
+    from generator.reference import reference_files
+
+    for path, data in reference_files().items():
+        assert (RUNTIME / path).read_bytes() == data, f"{path}: run make regen"
+
+
+def test_every_template_uses_jinja() -> None:
+    """A ``.jinja`` file is rendered; a file with no template syntax belongs in the runtime."""
+    from generator.render import template_sources
+
+    for name, source in template_sources().items():
+        assert "{{" in source or "{%" in source, f"{name} has no Jinja: move it to the runtime"
 
 
 def test_own_code_passes_ruff() -> None:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from generator.integration import Integration
+from generator.integration_spec import Integration
 from generator.sandbox.checks import (
     Refusal,
     batch_size,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeGuard
 
-from generator.integration import FieldType, Integration
+from generator.integration_spec import FieldType, Integration
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 MAX_STRING_BYTES = 50

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from generator.integration import Integration
+from generator.integration_spec import Integration
 from generator.sandbox.app import Credentials, QuietDrops, SandboxApp
 from generator.sandbox.faults import Faults, FaultSettings
 from generator.sandbox.store import Store

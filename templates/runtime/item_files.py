@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
-from .integration import FIELD_TYPES, OPTIONAL_FIELDS, FieldType
+from .versions import FieldType, IntegrationVersion
 
 Format = Literal["jsonl", "csv"]
 ENVELOPE_COLUMNS = ("userId", "sessionNumber", "enrichmentNumber")
@@ -61,8 +61,15 @@ class ItemFile:
     ``bytes_read`` and ``size`` (None for a pipe) let a caller show progress.
     """
 
-    def __init__(self, path: str, stream: BinaryIO, file_format: Format | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        stream: BinaryIO,
+        file_format: Format | None,
+        version: IntegrationVersion,
+    ) -> None:
         self.path = path
+        self.version = version
         self._stream = stream
         self.size: int | None = None
         try:
@@ -77,9 +84,16 @@ class ItemFile:
         self.format = file_format or self._guess_format()
 
     @classmethod
-    def open(cls, path: str, stdin: BinaryIO, file_format: Format | None) -> ItemFile:
+    def open(
+        cls,
+        path: str,
+        stdin: BinaryIO,
+        file_format: Format | None,
+        version: IntegrationVersion,
+    ) -> ItemFile:
+        """The items of ``path`` (``-``: ``stdin``), typed by the fields of ``version``."""
         if path == "-":
-            return cls("<stdin>", stdin, file_format)
+            return cls("<stdin>", stdin, file_format, version)
         try:
             stream = open(path, "rb")  # closed by close()
         except OSError as error:
@@ -90,7 +104,7 @@ class ItemFile:
             (".jsonl", ".ndjson", ".json")
         ):
             file_format = "jsonl"
-        return cls(path, stream, file_format)
+        return cls(path, stream, file_format, version)
 
     def close(self) -> None:
         if self.path != "<stdin>":
@@ -170,19 +184,20 @@ class ItemFile:
                 yield first_line, self._csv_item(columns, row)
 
     def _check_header(self, columns: list[str]) -> list[str]:
-        known = set(ENVELOPE_COLUMNS) | set(FIELD_TYPES)
+        field_types = self.version.field_types
+        known = set(ENVELOPE_COLUMNS) | set(field_types)
         unknown = [name for name in columns if name not in known]
         if unknown:
             raise FileError(
                 f"{self.path}: unknown column {unknown[0]!r}; the columns are "
                 "userId, sessionNumber, enrichmentNumber (optional), then the fields "
-                + ", ".join(repr(name) for name in FIELD_TYPES)
+                + ", ".join(repr(name) for name in field_types)
             )
         duplicated = sorted({name for name in columns if columns.count(name) > 1})
         if duplicated:
             raise FileError(f"{self.path}: the column {duplicated[0]!r} appears twice")
         required = ["userId", "sessionNumber"] + [
-            name for name in FIELD_TYPES if name not in OPTIONAL_FIELDS
+            name for name in field_types if name not in self.version.optional_fields
         ]
         missing = [name for name in required if name not in columns]
         if missing:
@@ -191,8 +206,7 @@ class ItemFile:
             )
         return columns
 
-    @staticmethod
-    def _csv_item(columns: list[str], row: list[str]) -> dict[str, object]:
+    def _csv_item(self, columns: list[str], row: list[str]) -> dict[str, object]:
         item: dict[str, object] = {}
         enrichment: dict[str, object] = {}
         for name, text in zip(columns, row, strict=True):
@@ -202,6 +216,6 @@ class ItemFile:
                 if text.strip():
                     item[name] = _cell("INT", text)
             elif text != "":
-                enrichment[name] = _cell(FIELD_TYPES[name], text)
+                enrichment[name] = _cell(self.version.field_types[name], text)
         item["enrichment"] = enrichment
         return item

@@ -48,8 +48,8 @@ def _refuse_non_datetime(value: Any) -> Any:
 def _check_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
-            "must be timezone-aware: this datetime has no timezone "
-            "(use datetime(..., tzinfo=timezone.utc) or a string ending in Z)"
+            "must say its timezone: add Z or an offset such as +02:00 to the text, "
+            "or give the datetime a tzinfo"
         )
     try:
         value.astimezone(timezone.utc)

@@ -6,9 +6,18 @@ reported in the ``SendReport`` instead. No message ever holds a secret, a token 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import SendReport
+
 
 class EnrichmentError(Exception):
     """Base of every exception this package raises."""
+
+    report: SendReport | None = None
+    """Raised by ``send``: what happened to the items until then (what was in flight or
+    not read has no outcome; ``report.first_unfinished`` says where to resume)."""
 
 
 class AuthenticationError(EnrichmentError):

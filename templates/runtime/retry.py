@@ -5,11 +5,16 @@ from __future__ import annotations
 import enum
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from .server_text import clean
+
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SLOW_DOWN_STATUSES = frozenset({429, 503})
+"""Answers that mean "too much at once": fewer batches in flight after them."""
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 
@@ -47,14 +52,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
     if seconds != seconds or seconds == float("inf"):
         return None
-    return max(0.0, seconds)
+    return min(max(0.0, seconds), 24 * 3600.0)
 
 
 def backoff_delay(
@@ -66,35 +71,43 @@ def backoff_delay(
     cap: float = BACKOFF_CAP,
 ) -> float:
     """Exponential backoff with full jitter; ``Retry-After`` is a floor."""
-    delay = rng.uniform(0.0, min(cap, base * 2.0 ** (retry_number - 1)))
+    delay = rng.uniform(0.0, min(cap, base * 2.0 ** min(retry_number - 1, 32)))
     return max(delay, retry_after or 0.0)
 
 
 @dataclass(frozen=True)
 class ServerError:
-    """The server's explanation of a refusal, when it gave one."""
+    """The server's explanation of a refusal, when it gave one (already cleaned)."""
 
     code: str | None
     message: str
     field: str | None = None
+    index: int | None = None
+    """Position in the batch of the item the server refused, when it says."""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.code else self.message
 
 
-def parse_error(status: int, content: bytes) -> ServerError:
-    """``{success, errorMessage, errorCode}`` when present, else the text of the answer."""
+def parse_error(
+    status: int, content: bytes, secrets: Iterable[str] = ()
+) -> ServerError:
+    """``{success, errorMessage, errorCode, field, index}`` when present, else the text of
+    the answer; every piece of text cleaned (see ``server_text``)."""
+    secrets = tuple(secrets)
     try:
         answer = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     if isinstance(answer, dict) and ("errorMessage" in answer or "errorCode" in answer):
         code = answer.get("errorCode")
         field = answer.get("field")
+        index = answer.get("index")
         return ServerError(
-            code if isinstance(code, str) else None,
-            str(answer.get("errorMessage", ""))[:500],
-            field if isinstance(field, str) else None,
+            clean(code, secrets) or None if isinstance(code, str) else None,
+            clean(str(answer.get("errorMessage", "")), secrets),
+            clean(field, secrets) or None if isinstance(field, str) else None,
+            index if isinstance(index, int) and not isinstance(index, bool) else None,
         )
-    text = content.decode("utf-8", "replace").strip()[:500]
+    text = clean(content.decode("utf-8", "replace"), secrets)
     return ServerError(None, f"HTTP {status}" + (f": {text}" if text else ""))

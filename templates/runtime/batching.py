@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .validation import ItemKey, ValidItem
+from .item import ItemKey
+from .validation import ValidItem
 
 
 class BatchBuilder:
@@ -29,6 +30,15 @@ class BatchBuilder:
         self.max_bytes = max_bytes
         self._pending: dict[ItemKey, ValidItem] = {}
         self._items_bytes = 0
+
+    @property
+    def pending(self) -> list[ValidItem]:
+        """The items of the batch being built."""
+        return list(self._pending.values())
+
+    @property
+    def count(self) -> int:
+        return len(self._pending)
 
     def fits_alone(self, item: ValidItem) -> bool:
         return self._overhead + len(item.wire) <= self.max_bytes

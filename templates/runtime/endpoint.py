@@ -23,6 +23,12 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _host_of(url: str, what: str) -> tuple[str, str]:
+    # urlsplit silently drops tabs and line breaks that httpx then refuses: refuse them
+    # here, where the message can say so.
+    if not url.isascii() or not url.isprintable() or " " in url:
+        raise UnsafeEndpointError(
+            f"the {what} must be printable ASCII with no spaces or control characters"
+        )
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".").lower()

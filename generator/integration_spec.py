@@ -77,12 +77,3 @@ def load_integration(path: str, package: str | None = None) -> Integration:
         schema_path=path,
         schema_sha256=schema_file.sha256,
     )
-
-
-def validate_file(path: str) -> list[Problem]:
-    """Every problem of the schema file at ``path`` (empty when it is valid)."""
-    try:
-        load_integration(path)
-    except SchemaError as error:
-        return error.problems
-    return []

@@ -80,9 +80,12 @@ def test_each_bad_line_is_reported_with_its_number_and_field(
     assert "line 5: rejected: enrichmentNumber" in out
     assert "1 valid, 4 invalid" in out
     written = [json.loads(line) for line in failed_out.read_text("utf-8").splitlines()]
-    assert [entry["line"] for entry in written] == [2, 3, 4, 5]
-    assert written[1]["field"] == first_field
-    assert written[1]["item"] == item("c", **{first_field: bad_value})
+    # Written as each outcome is decided: a line with no item at once, an item once its
+    # chunk is validated.
+    by_line = {entry["line"]: entry for entry in written}
+    assert sorted(by_line) == [2, 3, 4, 5] and len(written) == 4
+    assert by_line[3]["field"] == first_field
+    assert by_line[3]["item"] == item("c", **{first_field: bad_value})
 
 
 def test_a_fixed_failed_out_file_is_read_as_the_items_it_holds(

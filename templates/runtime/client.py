@@ -1,0 +1,611 @@
+"""The clients: thin synchronous and asyncio shells that carry out a send plan.
+
+Everything that decides — batching, concurrency, retries, splitting, the breaker — is in
+``sending``; how answers are read is in ``retry`` and ``token``. ``BaseClient`` holds what both
+clients share: the options and their checks, the token cache rule, the plan's settings, the
+headers, fork safety and the repr. ``EnrichmentClient`` (threads) and
+``AsyncEnrichmentClient`` (tasks) keep only the I/O: fetching a token, posting, waiting for
+answers, closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+)
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
+from .errors import EnrichmentError
+from .integration import LATEST, VERSIONS
+from .report import ItemFailure, SendReport
+from .sending import (
+    Answer,
+    Finished,
+    NoAnswer,
+    Post,
+    ReadItems,
+    SendControl,
+    SendPlan,
+    SendSettings,
+)
+from .token import (
+    DEFAULT_AUTH_URL,
+    Token,
+    TokenUnavailable,
+    read_token_answer,
+    token_request_body,
+)
+
+logger = logging.getLogger(__package__)
+
+USER_AGENT = f"{__package__}/enrichgen"
+MAX_ANSWER_BYTES = 64 * 1024
+"""Bytes of an answer read at most: enough for any error body, and no more."""
+DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_FAILURE_THRESHOLD = 3
+
+HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
+OnFailure = Callable[[ItemFailure], None]
+
+_CLIENTS: weakref.WeakSet[BaseClient[Any]] = weakref.WeakSet()
+
+
+class _AttemptTooLong(Exception):
+    """The answer was still coming in when the attempt's deadline passed."""
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be positive")
+
+
+class BaseClient(Generic[HttpClient]):
+    """What the synchronous and the asyncio client share; see ``EnrichmentClient``."""
+
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+    """The clock of deadlines, backoff and token expiry (tests may replace it)."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        project_id: int,
+        *,
+        auth_url: str = DEFAULT_AUTH_URL,
+        scope: str | None = "enrichment",
+        timeout: float = 30.0,
+        max_batch_size: int = 500,
+        max_batch_bytes: int = 1_000_000,
+        max_retries: int = 5,
+        allowed_hosts: Collection[str] | None = None,
+        http_client: HttpClient | None = None,
+        batch_deadline: float | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        send_deadline: float | None = None,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        integration_version: int | None = None,
+    ) -> None:
+        if (
+            isinstance(project_id, bool)
+            or not isinstance(project_id, int)
+            or project_id < 1
+        ):
+            raise ValueError("project_id must be a positive int")
+        for name, count in (
+            ("max_batch_size", max_batch_size),
+            ("max_batch_bytes", max_batch_bytes),
+            ("max_in_flight", max_in_flight),
+            ("failure_threshold", failure_threshold),
+        ):
+            _positive(name, count)
+        for name, seconds in (
+            ("timeout", timeout),
+            ("batch_deadline", batch_deadline),
+            ("send_deadline", send_deadline),
+        ):
+            _positive(name, seconds)
+        if max_retries < 0:
+            raise ValueError("max_retries must be zero or more")
+        version = (
+            LATEST if integration_version is None else VERSIONS.get(integration_version)
+        )
+        if version is None:
+            known = ", ".join(str(number) for number in sorted(VERSIONS))
+            raise ValueError(
+                f"integration_version {integration_version!r} is not one of this "
+                f"package's: {known}"
+            )
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.project_id = project_id
+        self.auth_url = auth_url
+        self.scope = scope
+        self.timeout = timeout
+        self.allowed_hosts = frozenset(allowed_hosts or ())
+        # The secret is sent to auth_url: it must pass the same check as the endpoint.
+        check_url(
+            auth_url,
+            what="auth_url",
+            allowed_hosts=self.allowed_hosts,
+            loopback_http_allowed=True,
+        )
+        self._loopback_http_allowed = auth_url_is_loopback_http(auth_url)
+        self.settings = SendSettings(
+            version=version,
+            project_id=project_id,
+            max_batch_size=max_batch_size,
+            max_batch_bytes=max_batch_bytes,
+            max_retries=max_retries,
+            batch_deadline=(
+                batch_deadline
+                if batch_deadline is not None
+                else timeout * (max_retries + 1) + 60.0 * max_retries
+            ),
+            max_in_flight=max_in_flight,
+            failure_threshold=failure_threshold,
+            send_deadline=send_deadline,
+        )
+        self._owns_http = http_client is None
+        self._http: HttpClient = http_client or self._new_http_client()
+        self._token: Token | None = None
+        self._rng = random.Random()
+        self._start_io()
+        _CLIENTS.add(self)
+
+    # -- what each shell provides ---------------------------------------------------
+
+    def _new_http_client(self) -> HttpClient:
+        raise NotImplementedError
+
+    def _start_io(self) -> None:
+        """Create the shell's locks and workers (again in a forked child)."""
+        raise NotImplementedError
+
+    # -- shared rules ---------------------------------------------------------------
+
+    @property
+    def integration_version(self) -> int:
+        return self.settings.version.number
+
+    def _after_fork(self) -> None:
+        # The parent's pooled connections and locks are not the child's: a connection
+        # shared by two processes mixes their answers, and a lock held by a thread of
+        # the parent would never be released.
+        if self._owns_http:
+            self._http = self._new_http_client()
+        self._start_io()
+
+    def _usable_token(self, stale: object | None) -> Token | None:
+        """The cached token, unless it is the one just refused or near its expiry."""
+        token = self._token
+        if token is None or token is stale or token.needs_renewal(self._clock()):
+            return None
+        return token
+
+    def _secrets(self) -> tuple[str, ...]:
+        """What must never appear in a reason, a log line or an exception."""
+        token = self._token
+        return (self._client_secret, token.access_token if token else "")
+
+    def _token_request(self) -> dict[str, Any]:
+        return token_request_body(
+            self.client_id, self._client_secret, self.scope, self.project_id
+        )
+
+    def _read_token_answer(
+        self, status: int, content: bytes, retry_after: str | None
+    ) -> Token:
+        token = read_token_answer(
+            status,
+            content,
+            retry_after,
+            self._clock(),
+            auth_url=self.auth_url,
+            client_id=self.client_id,
+            project_id=self.project_id,
+            secrets=(self._client_secret,),
+        )
+        check_url(
+            token.endpoint,
+            what="endpoint in the token answer",
+            allowed_hosts=self.allowed_hosts,
+            loopback_http_allowed=self._loopback_http_allowed,
+        )
+        logger.info("new token, valid for %.0f s", token.lifetime)
+        self._token = token
+        return token
+
+    def _unreachable(self, url: str, error: Exception) -> str:
+        return f"{url} could not be reached ({type(error).__name__})"
+
+    def _post_request(self, post: Post, token: Token) -> dict[str, Any]:
+        return {
+            "url": enrichments_url(token.endpoint),
+            "content": post.body,
+            "headers": {
+                "Authorization": f"Bearer {token.access_token}",
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            "timeout": self._attempt_timeout(post.deadline),
+            "follow_redirects": False,
+        }
+
+    def _token_post_request(self) -> dict[str, Any]:
+        return {
+            "url": self.auth_url,
+            "json": self._token_request(),
+            "timeout": self.timeout,
+            "follow_redirects": False,
+        }
+
+    def _attempt_timeout(self, deadline: float) -> float:
+        return max(0.001, min(self.timeout, deadline - self._clock()))
+
+    def _check_answer_time(self, deadline: float) -> None:
+        if self._clock() > deadline:
+            raise _AttemptTooLong
+
+    def _answer(self, response: httpx.Response, content: bytes, token: Token) -> Answer:
+        return Answer(
+            response.status_code, content, response.headers.get("retry-after"), token
+        )
+
+    def _plan(self, on_failure: OnFailure | None) -> SendPlan:
+        return SendPlan(
+            self.settings,
+            self._rng,
+            self._clock,
+            on_failure=on_failure,
+            secrets=self._secrets,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(client_id={self.client_id!r}, "
+            f"project_id={self.project_id}, auth_url={self.auth_url!r}, "
+            f"integration_version={self.integration_version})"
+        )
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _read(items: Iterator[object], count: int) -> tuple[list[object], Exception | None]:
+    read: list[object] = []
+    try:
+        read.extend(itertools.islice(items, count))
+    except Exception as error:  # the plan sends what was read, then raises it
+        return read, error
+    return read, None
+
+
+async def _read_async(
+    items: AsyncIterator[object], count: int
+) -> tuple[list[object], Exception | None]:
+    read: list[object] = []
+    try:
+        while len(read) < count:
+            read.append(await anext(items))
+    except StopAsyncIteration:
+        pass
+    except Exception as error:  # the plan sends what was read, then raises it
+        return read, error
+    return read, None
+
+
+def _give_read(plan: SendPlan, read: tuple[list[object], Exception | None]) -> None:
+    items, error = read
+    if error is None:
+        plan.items_read(items)
+    else:
+        plan.input_failed(error, items)
+
+
+def _wait_seconds(
+    until: float | None, now: float, control: SendControl | None
+) -> float | None:
+    """How long a shell may wait for an answer before asking the plan again."""
+    seconds = None if until is None else max(0.0, until - now)
+    if control is not None:
+        seconds = (
+            min(seconds, control.POLL_SECONDS)
+            if seconds is not None
+            else control.POLL_SECONDS
+        )
+    return seconds
+
+
+def _give_outcome(plan: SendPlan, post: Post, outcome: Answer | NoAnswer) -> None:
+    if isinstance(outcome, Answer):
+        plan.post_answered(post, outcome)
+    else:
+        plan.post_failed(post, outcome)
+
+
+def _end(finished: Finished) -> SendReport:
+    if finished.error is not None:
+        raise finished.error
+    return finished.report
+
+
+class EnrichmentClient(BaseClient[httpx.Client]):
+    """Sends enrichments of this integration to Contentsquare (synchronous).
+
+    One client holds one customer's credentials for one project. Batches go out from up to
+    ``max_in_flight`` threads at once. The client is safe to share between threads and
+    survives ``os.fork()``; several clients may share one ``httpx.Client``
+    (``http_client=``), which the client then does not close.
+    """
+
+    def _new_http_client(self) -> httpx.Client:
+        return httpx.Client(timeout=self.timeout)
+
+    def _start_io(self) -> None:
+        self._token_lock = threading.Lock()
+        self._workers: ThreadPoolExecutor | None = None
+        self._workers_lock = threading.Lock()
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._workers_lock:
+            if self._workers is None:
+                self._workers = ThreadPoolExecutor(
+                    self.settings.max_in_flight, thread_name_prefix=f"{__package__}"
+                )
+            return self._workers
+
+    def token(self, stale: object | None = None) -> Token:
+        """A valid token: the cached one, or a new one (one request at a time)."""
+        token = self._usable_token(stale)
+        if token is not None:
+            return token
+        with self._token_lock:
+            return self._usable_token(stale) or self._fetch_token()
+
+    def _fetch_token(self) -> Token:
+        deadline = self._clock() + self.timeout
+        try:
+            with self._http.stream("POST", **self._token_post_request()) as response:
+                content = self._read_answer(response, deadline)
+        except (httpx.HTTPError, _AttemptTooLong) as error:
+            raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
+        return self._read_token_answer(
+            response.status_code, content, response.headers.get("retry-after")
+        )
+
+    def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
+        content = bytearray()
+        for chunk in response.iter_bytes():
+            self._check_answer_time(deadline)
+            content += chunk[: MAX_ANSWER_BYTES - len(content)]
+            if len(content) >= MAX_ANSWER_BYTES:
+                break
+        return bytes(content)
+
+    def _attempt(self, post: Post) -> Answer | NoAnswer:
+        try:
+            token = self.token(stale=post.refused_token)
+        except TokenUnavailable as unavailable:
+            return NoAnswer(str(unavailable), unavailable.retry_after)
+        request = self._post_request(post, token)
+        try:
+            with self._http.stream("POST", **request) as response:
+                content = self._read_answer(response, post.deadline)
+        except (httpx.HTTPError, _AttemptTooLong) as error:
+            return NoAnswer(self._unreachable(request["url"], error))
+        return self._answer(response, content, token)
+
+    def send(
+        self,
+        items: Iterable[object],
+        *,
+        on_failure: OnFailure | None = None,
+        control: SendControl | None = None,
+    ) -> SendReport:
+        """Validate, batch and send ``items``; every item ends in one outcome of the report.
+
+        ``items`` is any iterable of ``EnrichmentItem`` or wire-format mappings, read lazily.
+        ``on_failure`` receives each rejected or failed item as soon as it is decided (the
+        report then only counts them); ``control`` stops the send from outside.
+        Raises only ``AuthenticationError`` or ``UnsafeEndpointError`` (their ``report``
+        says what happened until then), or what reading ``items`` raised, once the items
+        read before are sent.
+        """
+        plan = self._plan(on_failure)
+        iterator = iter(items)
+        running: dict[Future[Answer | NoAnswer], Post] = {}
+        try:
+            while True:
+                finished = control.steer(plan) if control else None
+                action = finished or plan.next_action()
+                if isinstance(action, ReadItems):
+                    _give_read(plan, _read(iterator, action.count))
+                elif isinstance(action, Post):
+                    running[self._pool().submit(self._attempt, action)] = action
+                elif isinstance(action, Finished):
+                    return _end(action)
+                else:
+                    seconds = _wait_seconds(action.until, self._clock(), control)
+                    if not running:
+                        self._sleep(seconds or 0.0)
+                        continue
+                    done, _ = wait(running, seconds, FIRST_COMPLETED)
+                    for future in done:
+                        _give_outcome(plan, running.pop(future), future.result())
+        except EnrichmentError as error:
+            error.report = plan.abandon().report
+            raise
+
+    def close(self) -> None:
+        with self._workers_lock:
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=False)
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> EnrichmentClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
+    """Sends enrichments of this integration to Contentsquare (asyncio).
+
+    The same options and behaviour as ``EnrichmentClient``, with tasks in place of threads;
+    ``send`` is awaitable and one client may be used by many tasks at once.
+    """
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self.timeout)
+
+    def _start_io(self) -> None:
+        self._token_lock: asyncio.Lock | None = None  # made in the running loop
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def token(self, stale: object | None = None) -> Token:
+        """A valid token: the cached one, or a new one (one request at a time)."""
+        token = self._usable_token(stale)
+        if token is not None:
+            return token
+        if self._token_lock is None:
+            self._token_lock = asyncio.Lock()
+        async with self._token_lock:
+            return self._usable_token(stale) or await self._fetch_token()
+
+    async def _fetch_token(self) -> Token:
+        deadline = self._clock() + self.timeout
+        try:
+            async with self._http.stream(
+                "POST", **self._token_post_request()
+            ) as response:
+                content = await self._read_answer(response, deadline)
+        except (httpx.HTTPError, _AttemptTooLong) as error:
+            raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
+        return self._read_token_answer(
+            response.status_code, content, response.headers.get("retry-after")
+        )
+
+    async def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
+        content = bytearray()
+        async for chunk in response.aiter_bytes():
+            self._check_answer_time(deadline)
+            content += chunk[: MAX_ANSWER_BYTES - len(content)]
+            if len(content) >= MAX_ANSWER_BYTES:
+                break
+        return bytes(content)
+
+    async def _attempt(self, post: Post) -> Answer | NoAnswer:
+        try:
+            token = await self.token(stale=post.refused_token)
+        except TokenUnavailable as unavailable:
+            return NoAnswer(str(unavailable), unavailable.retry_after)
+        request = self._post_request(post, token)
+        try:
+            async with self._http.stream("POST", **request) as response:
+                content = await self._read_answer(response, post.deadline)
+        except (httpx.HTTPError, _AttemptTooLong) as error:
+            return NoAnswer(self._unreachable(request["url"], error))
+        return self._answer(response, content, token)
+
+    async def send(
+        self,
+        items: Iterable[object] | AsyncIterable[object],
+        *,
+        on_failure: OnFailure | None = None,
+        control: SendControl | None = None,
+    ) -> SendReport:
+        """Validate, batch and send ``items``; every item ends in one outcome of the report.
+
+        ``items`` is any iterable or async iterable of ``EnrichmentItem`` or wire-format
+        mappings, read lazily. The rest is as for ``EnrichmentClient.send``.
+        """
+        plan = self._plan(on_failure)
+        if isinstance(items, AsyncIterable):
+            async_items = aiter(items)
+        else:
+            sync_items = iter(items)
+        running: dict[asyncio.Task[Answer | NoAnswer], Post] = {}
+        try:
+            while True:
+                finished = control.steer(plan) if control else None
+                action = finished or plan.next_action()
+                if isinstance(action, ReadItems):
+                    if isinstance(items, AsyncIterable):
+                        _give_read(plan, await _read_async(async_items, action.count))
+                    else:
+                        _give_read(plan, _read(sync_items, action.count))
+                elif isinstance(action, Post):
+                    running[asyncio.ensure_future(self._attempt(action))] = action
+                elif isinstance(action, Finished):
+                    return _end(action)
+                else:
+                    seconds = _wait_seconds(action.until, self._clock(), control)
+                    if not running:
+                        await self._sleep(seconds or 0.0)
+                        continue
+                    done, _ = await asyncio.wait(
+                        running, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        _give_outcome(plan, running.pop(task), task.result())
+        except EnrichmentError as error:
+            error.report = plan.abandon().report
+            raise
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def close(self) -> None:
+        await self.aclose()
+
+    async def __aenter__(self) -> AsyncEnrichmentClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,556 @@
+"""``python -m <package>``: check or send a file of items from the shell.
+
+``validate FILE`` checks every item without sending anything; ``send FILE`` sends them and
+prints the report. Failures go to ``--failed-out`` as they are decided. Ctrl-C or SIGTERM
+stops reading and lets what is in flight finish (a second one abandons it); the summary then
+says which ``--start-line`` resumes the file. Exit status: 0 when every item is valid
+(validate) or accepted (send), 1 when any is not (or the send stopped early), 2 for a usage
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any, TextIO
+
+from .client import EnrichmentClient
+from .errors import EnrichmentError, UnsafeEndpointError
+from .integration import INTEGRATION_NAME, INTEGRATION_VERSION, VERSIONS
+from .item_files import BadLine, FileError, ItemFile
+from .report import ItemFailure, SendReport
+from .sending import VALIDATION_CHUNK, SendControl
+from .token import DEFAULT_AUTH_URL
+from .validation import InvalidItem, validate_chunk
+from .versions import IntegrationVersion
+
+PROGRAM = f"python -m {__package__}"
+SHOWN_FAILURES = 20
+"""Failures printed in full; the rest are counted (all of them go to --failed-out)."""
+_LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"}
+
+
+class UsageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LineFailure:
+    """An item that was not accepted, located in its file."""
+
+    line: int
+    outcome: str  # "rejected" or "failed"
+    reason: str
+    field: str | None
+    status: int | None
+    item: Any
+
+    def describe(self) -> str:
+        where = (
+            f"{self.field}: " if self.field and self.field not in self.reason else ""
+        )
+        return f"line {self.line}: {self.outcome}: {where}{self.reason}"
+
+    def to_json(self) -> str:
+        """One JSON line; characters that some readers take for line breaks are escaped."""
+        text = json.dumps(
+            {
+                "line": self.line,
+                "outcome": self.outcome,
+                "reason": self.reason,
+                "field": self.field,
+                "status": self.status,
+                "item": self.item,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+        return text.translate(_LINE_BREAKS)
+
+
+class Progress:
+    """A progress line on a terminal (items, rate, ETA); nothing when not a terminal."""
+
+    def __init__(self, stream: TextIO, items: ItemFile, enabled: bool) -> None:
+        self._stream = stream
+        self._items = items
+        self._enabled = enabled
+        self._started = time.monotonic()
+        self._shown = 0.0
+        self.count = 0
+
+    def advance(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self._enabled and now - self._shown >= 0.1:
+            self._shown = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        elapsed = max(now - self._started, 1e-9)
+        rate = self.count / elapsed
+        text = f"{self.count:,} items  {rate:,.0f}/s"
+        size = self._items.size
+        if size:
+            done = min(self._items.bytes_read / size, 1.0)
+            bar = "#" * int(done * 30)
+            left = elapsed * (1 - done) / done if done else 0.0
+            text = f"[{bar:<30}] {done:4.0%}  {text}  ETA {_duration(left)}"
+        self._stream.write(f"\r{text}\x1b[K")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self._enabled and self.count:
+            self._draw(time.monotonic())
+            self._stream.write("\n")
+            self._stream.flush()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    versions = ", ".join(str(number) for number in sorted(VERSIONS))
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description=(
+            f"Check or send enrichments of the {INTEGRATION_NAME} integration "
+            f"(version {versions}) to Contentsquare."
+        ),
+        epilog=(
+            "FILE is JSON lines (one wire-format item per line) or CSV (columns userId, "
+            "sessionNumber, enrichmentNumber, then the schema's field names); '-' reads "
+            "standard input. Exit status: 0 all valid or accepted, 1 anything rejected, "
+            "failed or left unsent, 2 usage error."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in (
+        ("validate", "check a file of items without sending anything"),
+        ("send", "send a file of items and print the report"),
+    ):
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("file", metavar="FILE", help="items to read ('-': stdin)")
+        command.add_argument(
+            "--format",
+            choices=("jsonl", "csv"),
+            help="the file's format (default: from its name, else from its first line)",
+        )
+        command.add_argument(
+            "--failed-out",
+            metavar="PATH",
+            help="write the items not accepted, with their reasons, as JSON lines, as "
+            "they are decided (fix them and pass the file to send again)",
+        )
+        command.add_argument(
+            "--integration-version",
+            type=int,
+            default=INTEGRATION_VERSION,
+            metavar="N",
+            help=f"the integration version whose fields the file holds ({versions}; "
+            f"default: {INTEGRATION_VERSION})",
+        )
+        command.add_argument(
+            "--start-line",
+            type=int,
+            default=1,
+            metavar="N",
+            help="skip the lines before N (to resume a stopped send where it said)",
+        )
+    send = commands.choices["send"]
+    for flag, variable, help_text in (
+        ("--client-id", "CS_CLIENT_ID", "OAuth client id"),
+        (
+            "--client-secret",
+            "CS_CLIENT_SECRET",
+            "OAuth client secret (visible to other local users in the process list: "
+            "prefer $CS_CLIENT_SECRET or --client-secret-file)",
+        ),
+        (
+            "--client-secret-file",
+            "CS_CLIENT_SECRET_FILE",
+            "read the OAuth client secret from this file ('-': standard input)",
+        ),
+        ("--project-id", "CS_PROJECT_ID", "Contentsquare project ID"),
+        ("--auth-url", "CS_AUTH_URL", f"token endpoint (default: {DEFAULT_AUTH_URL})"),
+    ):
+        send.add_argument(flag, help=f"{help_text}; default: ${variable}")
+    send.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=500,
+        help="items per request (default: 500)",
+    )
+    send.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="requests in flight at once (default: the client's)",
+    )
+    return parser
+
+
+def _setting(value: str | None, variable: str, flag: str, required: bool) -> str | None:
+    value = value if value is not None else os.environ.get(variable)
+    if required and not value:
+        raise UsageError(
+            f"no {flag[2:].replace('-', ' ')}: pass {flag} or set {variable}"
+        )
+    return value
+
+
+MAX_SECRET_BYTES = 4096
+
+
+def _secret(arguments: argparse.Namespace, stdin: IO[bytes], stderr: TextIO) -> str:
+    """The client secret: from a file or standard input, the environment, or (with a
+    warning) the command line."""
+    path = _setting(
+        arguments.client_secret_file,
+        "CS_CLIENT_SECRET_FILE",
+        "--client-secret-file",
+        False,
+    )
+    if path is not None:
+        if path == "-" and arguments.file == "-":
+            raise UsageError(
+                "standard input cannot hold both FILE and the client secret"
+            )
+        try:
+            if path == "-":
+                data = stdin.read(MAX_SECRET_BYTES + 1)
+            else:
+                with open(path, "rb") as secret_file:
+                    data = secret_file.read(MAX_SECRET_BYTES + 1)
+        except OSError as error:
+            raise UsageError(
+                f"cannot read the client secret from {path}: {error.strerror}"
+            ) from None
+        if len(data) > MAX_SECRET_BYTES:
+            raise UsageError(f"{path} is too big to hold a client secret")
+        try:
+            secret = data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: the client secret is not UTF-8 text") from None
+        if not secret:
+            raise UsageError(f"{path} holds no client secret")
+        return secret
+    if arguments.client_secret is not None:
+        print(
+            f"{PROGRAM}: warning: --client-secret is visible to other local users in the "
+            "process list; prefer $CS_CLIENT_SECRET or --client-secret-file",
+            file=stderr,
+        )
+    value = _setting(
+        arguments.client_secret, "CS_CLIENT_SECRET", "--client-secret", True
+    )
+    assert value is not None
+    return value
+
+
+def _version(arguments: argparse.Namespace) -> IntegrationVersion:
+    version = VERSIONS.get(arguments.integration_version)
+    if version is None:
+        known = ", ".join(str(number) for number in sorted(VERSIONS))
+        raise UsageError(
+            f"--integration-version {arguments.integration_version} is not one of "
+            f"this package's: {known}"
+        )
+    if arguments.start_line < 1:
+        raise UsageError("--start-line is 1 or more")
+    return version
+
+
+def _client(
+    arguments: argparse.Namespace, stdin: IO[bytes], stderr: TextIO
+) -> EnrichmentClient:
+    client_id = _setting(arguments.client_id, "CS_CLIENT_ID", "--client-id", True)
+    secret = _secret(arguments, stdin, stderr)
+    project = _setting(arguments.project_id, "CS_PROJECT_ID", "--project-id", True)
+    auth_url = _setting(arguments.auth_url, "CS_AUTH_URL", "--auth-url", False)
+    assert client_id is not None and project is not None
+    if not project.strip().isdigit() or int(project) < 1:
+        raise UsageError(f"the project ID is a positive integer, not {project!r}")
+    if arguments.max_batch_size < 1:
+        raise UsageError("--max-batch-size is 1 or more")
+    options: dict[str, Any] = {}
+    if arguments.max_in_flight is not None:
+        options["max_in_flight"] = arguments.max_in_flight
+    try:
+        return EnrichmentClient(
+            client_id,
+            secret,
+            int(project),
+            auth_url=auth_url or DEFAULT_AUTH_URL,
+            max_batch_size=arguments.max_batch_size,
+            integration_version=arguments.integration_version,
+            **options,
+        )
+    except (ValueError, UnsafeEndpointError) as error:
+        raise UsageError(str(error)) from None
+
+
+class _Outcomes:
+    """Where the failures go as they are decided: ``--failed-out`` (written and flushed
+    line by line), the first few kept to be shown, the rest counted."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.shown: list[LineFailure] = []
+        self.count = 0
+        self.rejected = 0
+        self._out = (
+            None
+            if path is None
+            else open(path, "w", encoding="utf-8", errors="backslashreplace")
+        )
+
+    def add(self, failure: LineFailure) -> None:
+        self.count += 1
+        if failure.outcome == "rejected":
+            self.rejected += 1
+        if len(self.shown) < SHOWN_FAILURES:
+            self.shown.append(failure)
+        if self._out is not None:
+            # backslashreplace: a lone surrogate (from a "\\ud800" escape in the
+            # input) becomes the same JSON escape again.
+            self._out.write(failure.to_json() + "\n")
+            self._out.flush()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+    def print(self) -> None:
+        for failure in sorted(self.shown, key=lambda failure: failure.line):
+            print(failure.describe())
+        if self.count > len(self.shown):
+            more = self.count - len(self.shown)
+            hint = (
+                f" (all are in {self.path})"
+                if self.path
+                else " (--failed-out PATH lists all)"
+            )
+            print(f"... and {more:,} more{hint}")
+
+
+class _Reading:
+    """Feeds the items of a file on, keeping each one's line; lines with no item go
+    straight to the outcomes."""
+
+    def __init__(
+        self, items: ItemFile, progress: Progress, outcomes: _Outcomes, start_line: int
+    ) -> None:
+        self.items = items
+        self.progress = progress
+        self.outcomes = outcomes
+        self.start_line = start_line
+        self.lines = array("q")  # line of the n-th item given on
+        self.last_line = start_line - 1
+
+    def __iter__(self) -> Iterator[object]:
+        for line, item in self.items:
+            if line < self.start_line:
+                continue
+            self.last_line = line
+            if isinstance(item, BadLine):
+                self.outcomes.add(
+                    LineFailure(
+                        item.line,
+                        "rejected",
+                        item.reason,
+                        None,
+                        None,
+                        item.text.rstrip("\r\n"),
+                    )
+                )
+                continue
+            self.lines.append(line)
+            self.progress.advance()
+            yield item
+
+    def add(self, outcome: str, failure: ItemFailure) -> None:
+        self.outcomes.add(
+            LineFailure(
+                self.lines[failure.index],
+                outcome,
+                failure.reason,
+                failure.field,
+                failure.status,
+                failure.item,
+            )
+        )
+
+    def on_failure(self, failure: ItemFailure) -> None:
+        self.add(failure.outcome, failure)
+
+    def resume_line(self, report: SendReport) -> int | None:
+        """The line to pass to ``--start-line``: every line before it has an outcome."""
+        if report.first_unfinished is None:
+            return None
+        if report.first_unfinished < len(self.lines):
+            return self.lines[report.first_unfinished]
+        return self.last_line + 1
+
+
+def _validate(reading: _Reading, version: IntegrationVersion) -> int:
+    """Check every item; returns how many were valid."""
+    valid = 0
+    chunk: list[object] = []
+    first = 0
+    for item in reading:
+        chunk.append(item)
+        if len(chunk) == VALIDATION_CHUNK:
+            valid += _check(reading, first, chunk, version)
+            first += len(chunk)
+            chunk = []
+    return valid + _check(reading, first, chunk, version)
+
+
+def _check(
+    reading: _Reading, first: int, chunk: list[object], version: IntegrationVersion
+) -> int:
+    valid = 0
+    for result in validate_chunk(first, chunk, version):
+        if isinstance(result, InvalidItem):
+            reading.add(
+                "rejected",
+                ItemFailure(result.position, result.item, result.reason, result.field),
+            )
+        else:
+            valid += 1
+    return valid
+
+
+class _Signals:
+    """Ctrl-C and SIGTERM during a send: the first stops it, the second abandons it."""
+
+    def __init__(self, control: SendControl, stderr: TextIO) -> None:
+        self.control = control
+        self.stderr = stderr
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        if self.control.stopping:
+            self.control.abandon()
+            self.stderr.write(f"\n{PROGRAM}: abandoning what is in flight\n")
+        else:
+            self.control.stop()
+            self.stderr.write(
+                f"\n{PROGRAM}: stopping: reading no more, finishing what is in flight "
+                "(again to abandon it)\n"
+            )
+        self.stderr.flush()
+
+
+def _summary(path: str, report: SendReport, reading: _Reading, seconds: float) -> str:
+    rejected = reading.outcomes.rejected
+    failed = reading.outcomes.count - rejected
+    return (
+        f"{path}: {report.accepted:,} accepted, {rejected:,} rejected, "
+        f"{failed:,} failed, {report.superseded:,} superseded "
+        f"({report.requests:,} requests, {report.retries:,} retries, {seconds:.1f} s)"
+    )
+
+
+def _send(
+    client: EnrichmentClient, reading: _Reading, stderr: TextIO, path: str
+) -> int:
+    control = SendControl()
+    error: EnrichmentError | None = None
+    with client, _Signals(control, stderr):
+        try:
+            report = client.send(
+                reading, on_failure=reading.on_failure, control=control
+            )
+        except EnrichmentError as raised:
+            if raised.report is None:
+                raise
+            error, report = raised, raised.report
+    reading.progress.finish()
+    reading.outcomes.print()
+    print(_summary(path, report, reading, reading.progress.elapsed))
+    if error is not None:
+        print(f"{PROGRAM}: error: {error}", file=stderr)
+    resume = reading.resume_line(report)
+    if resume is not None:
+        print(
+            f"{PROGRAM}: stopped early: every line before {resume} has its outcome above"
+            f"{' and in ' + reading.outcomes.path if reading.outcomes.path else ''}; "
+            f"resume with --start-line {resume}",
+            file=stderr,
+        )
+        return 1
+    if reading.progress.count == 0 and reading.outcomes.count == 0:
+        print(f"{PROGRAM}: {path} holds no items: nothing was sent", file=stderr)
+        return 1
+    return 1 if reading.outcomes.count else 0
+
+
+def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
+    version = _version(arguments)
+    client = _client(arguments, stdin, stderr) if arguments.command == "send" else None
+    items = ItemFile.open(arguments.file, stdin, arguments.format, version)
+    progress = Progress(stderr, items, enabled=stderr.isatty())
+    outcomes = _Outcomes(arguments.failed_out)
+    reading = _Reading(items, progress, outcomes, arguments.start_line)
+    try:
+        if client is not None:
+            return _send(client, reading, stderr, items.path)
+        valid = _validate(reading, version)
+        progress.finish()
+        outcomes.print()
+        print(
+            f"{items.path}: {valid:,} valid, {outcomes.count:,} invalid "
+            f"(checked in {progress.elapsed:.1f} s, nothing sent)"
+        )
+        if valid == 0 and outcomes.count == 0:
+            print(f"{PROGRAM}: {items.path} holds no items", file=stderr)
+            return 1
+        return 1 if outcomes.count else 0
+    finally:
+        items.close()
+        outcomes.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return _run(arguments, sys.stdin.buffer, sys.stderr)
+    except (UsageError, FileError) as error:
+        parser.exit(2, f"{PROGRAM}: error: {error}\n")
+    except EnrichmentError as error:  # bad credentials: nothing could be sent
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROGRAM}: interrupted", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1

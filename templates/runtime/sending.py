@@ -1,0 +1,614 @@
+"""How a send proceeds: a state machine that decides everything and does no I/O.
+
+``SendPlan`` reads items a chunk at a time, validates them in bulk, batches them, keeps
+several batches in flight and decides what to do with each answer. The clients ask it for the
+next action (``next_action``) and carry it out:
+
+- ``ReadItems``: read up to ``count`` more items, then call ``items_read`` (or
+  ``input_failed`` if reading raised);
+- ``Post``: post the body, then call ``post_answered`` with an ``Answer`` or ``post_failed``
+  with a ``NoAnswer`` — posts may be answered in any order;
+- ``Wait``: nothing to start now: wait for an answer of a post in flight, or until
+  ``until`` (a time on the plan's clock), then ask again;
+- ``Finished``: the send is over; its ``report`` says what happened to every item.
+
+The rules it keeps:
+
+- **Order per key.** A key is never in two requests in flight at once: a later write of a key
+  waits for the outcome of the earlier one, or replaces it while it is still unsent (the
+  earlier one is then ``superseded``). The server ends with the last write of every key.
+- **Adaptive concurrency.** At most ``max_in_flight`` posts at once; after a 429 or 503 that
+  number is halved, and each acceptance lets it grow back by one. ``Retry-After`` is a floor
+  for the retry of that batch, and a 429's ``Retry-After`` holds back every new post.
+- **Retries** with exponential backoff and full jitter, at most ``max_retries`` per batch and
+  within its ``batch_deadline``.
+- **Fail fast.** After ``failure_threshold`` batches in a row are not delivered (no answer, or
+  5xx, after their retries), the rest of the send fails at once, without another request; so
+  does everything left when ``send_deadline`` passes.
+- **Cheap refusals.** A refused batch (400/422) drops the item the server names by its
+  ``index``, or is split in halves to find the refused items; when single items keep being
+  refused for the same reason, the search stops and batches refused for that reason fail at
+  once: a systematic refusal costs a few dozen requests, not one per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .batching import BatchBuilder
+from .item import ItemKey
+from .report import ItemFailure, SendReport
+from .retry import (
+    SLOW_DOWN_STATUSES,
+    ServerError,
+    Verdict,
+    backoff_delay,
+    classify,
+    parse_error,
+    parse_retry_after,
+)
+from .validation import InvalidItem, ValidItem, validate_chunk
+from .versions import IntegrationVersion
+
+logger = logging.getLogger(__package__)
+
+VALIDATION_CHUNK = 500
+SYSTEMATIC_REFUSALS = 4
+"""Single items refused in a row for one reason before the search for refused items stops."""
+
+
+@dataclass(frozen=True)
+class ReadItems:
+    """Read up to ``count`` more items of the input."""
+
+    count: int
+
+
+@dataclass(frozen=True, eq=False)
+class Post:
+    """Post ``body`` (``count`` items) to the enrichment endpoint.
+
+    The attempt must be over by ``deadline`` (the plan's clock), reading the answer
+    included. ``refused_token`` is the token the previous attempt was refused with (HTTP
+    401): get a new one first.
+    """
+
+    body: bytes
+    count: int
+    deadline: float
+    refused_token: object | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to start: wait for an answer, or until ``until`` (``None``: no limit)."""
+
+    until: float | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The send is over. ``error`` is what reading the input raised, if it did: the items
+    read before were sent, and the client raises it."""
+
+    report: SendReport
+    error: BaseException | None = None
+
+
+Action = ReadItems | Post | Wait | Finished
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The endpoint's answer to a ``Post`` (its body read up to a bounded size)."""
+
+    status: int
+    content: bytes
+    retry_after: str | None = None
+    token: object | None = None
+    """The token the post was made with (the plan hands it back on a 401)."""
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """No usable answer to a ``Post``: connection refused or dropped, a timeout, the attempt
+    deadline, or a token that could not be had. ``reason`` names the URL."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    version: IntegrationVersion
+    project_id: int
+    max_batch_size: int
+    max_batch_bytes: int
+    max_retries: int
+    batch_deadline: float
+    """Seconds one batch may take, retries and waits included, before its items fail."""
+    max_in_flight: int = 4
+    failure_threshold: int = 3
+    """Batches in a row not delivered (no answer or 5xx) before the rest of the send fails."""
+    send_deadline: float | None = None
+    """Seconds the whole send may take; what has no outcome by then fails."""
+
+
+@dataclass(eq=False)
+class _Batch:
+    items: list[ValidItem]
+    deadline: float
+    body: bytes = b""
+    retries: int = 0
+    renewed: bool = False
+    started: bool = False
+    from_refusal: bool = False
+    """A part of a refused batch: its items were refused together with others."""
+    not_before: float = 0.0
+    refused_token: object | None = field(default=None, repr=False)
+
+
+class SendPlan:
+    """The plan of one send (see the module's docstring)."""
+
+    def __init__(
+        self,
+        settings: SendSettings,
+        rng: random.Random,
+        clock: Callable[[], float],
+        *,
+        on_failure: Callable[[ItemFailure], None] | None = None,
+        secrets: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
+        self.settings = settings
+        self.rng = rng
+        self.clock = clock
+        self.report = SendReport()
+        self._on_failure = on_failure
+        self._secrets = secrets
+        """What must never appear in a reason: the token in use, the client secret."""
+        self._builder = BatchBuilder(
+            settings.version.number,
+            settings.project_id,
+            settings.max_batch_size,
+            settings.max_batch_bytes,
+        )
+        self._started_at = clock()
+        self._send_deadline = (
+            None
+            if settings.send_deadline is None
+            else self._started_at + settings.send_deadline
+        )
+        self._ready: deque[_Batch] = deque()
+        self._backoff: list[_Batch] = []
+        self._in_flight: dict[Post, _Batch] = {}
+        self._busy: set[ItemKey] = set()
+        """Keys of the batches that have no outcome yet (queued, waiting or in flight)."""
+        self._waiting: dict[ItemKey, ValidItem] = {}
+        """A later write of a busy key, held until the earlier one's outcome is known."""
+        self._unsent: list[_Batch] = []
+        """Batches never started when the send was stopped."""
+        self._read = 0
+        self._reading = True
+        self._input_ended = False
+        self._stopped = False
+        self._input_error: BaseException | None = None
+        self._window = settings.max_in_flight
+        self._paused_until = 0.0
+        self._failures_in_a_row = 0
+        self._closed: str | None = None
+        """Why the rest of the send fails at once (the breaker, the send deadline)."""
+        self._streak: tuple[tuple[int, str | None, str | None], int] | None = None
+        self._systematic: dict[tuple[int, str | None, str | None], str] = {}
+
+    # -- what to do next ------------------------------------------------------------
+
+    def next_action(self) -> Action:
+        now = self.clock()
+        if (
+            self._send_deadline is not None
+            and now >= self._send_deadline
+            and self._closed is None
+        ):
+            self._close(
+                f"the send deadline of {self.settings.send_deadline:g} s passed"
+            )
+        if self._backoff:
+            due = [batch for batch in self._backoff if batch.not_before <= now]
+            for batch in due:
+                self._backoff.remove(batch)
+                self._ready.appendleft(batch)
+        while True:
+            if self._ready and self._may_post(now):
+                return self._post(self._ready.popleft(), now)
+            if self._reading and not self._ready:
+                return ReadItems(VALIDATION_CHUNK)
+            if not self._reading and not self._stopped and self._builder.count:
+                self._enqueue(self._builder.flush(), now)
+                continue
+            break
+        if self._in_flight or self._backoff or self._ready:
+            return Wait(self._next_timer())
+        return self._finish()
+
+    def _may_post(self, now: float) -> bool:
+        return len(self._in_flight) < self._window and now >= self._paused_until
+
+    def _next_timer(self) -> float | None:
+        timers = [batch.not_before for batch in self._backoff]
+        if self._ready and len(self._in_flight) < self._window:
+            timers.append(self._paused_until)
+        if self._send_deadline is not None and self._closed is None:
+            timers.append(self._send_deadline)
+        return min(timers) if timers else None
+
+    def _post(self, batch: _Batch, now: float) -> Post:
+        if not batch.body:
+            batch.body = self._builder.body(batch.items)
+        batch.started = True
+        deadline = batch.deadline
+        if self._send_deadline is not None:
+            deadline = min(deadline, self._send_deadline)
+        post = Post(batch.body, len(batch.items), deadline, batch.refused_token)
+        self._in_flight[post] = batch
+        return post
+
+    def _finish(self) -> Finished:
+        if self._stopped:
+            self.report.first_unfinished = self._first_unfinished()
+        logger.info("send finished: %s", self.report)
+        return Finished(self.report, self._input_error)
+
+    # -- the input ------------------------------------------------------------------
+
+    def items_read(self, items: list[object]) -> None:
+        """The answer to ``ReadItems``: the items read (fewer than asked: the input ended)."""
+        if len(items) < VALIDATION_CHUNK:
+            self._reading = False
+            self._input_ended = True
+        self._admit_chunk(items)
+
+    def input_failed(self, error: BaseException, items: list[object]) -> None:
+        """Reading the input raised ``error`` after ``items``: they are still sent, then the
+        send raises ``error``."""
+        self._reading = False
+        self._input_ended = True
+        self._input_error = error
+        self._admit_chunk(items)
+
+    def _admit_chunk(self, items: list[object]) -> None:
+        now = self.clock()
+        for result in validate_chunk(self._read, items, self.settings.version):
+            if isinstance(result, InvalidItem):
+                self._record(
+                    ItemFailure(
+                        result.position, result.item, result.reason, result.field
+                    )
+                )
+            elif not self._builder.fits_alone(result):
+                reason = (
+                    f"item is {len(result.wire)} bytes of JSON, too big for a batch "
+                    f"of at most {self.settings.max_batch_bytes} bytes"
+                )
+                self._reject(result, reason, None, None)
+            else:
+                self._admit(result, now)
+        self._read += len(items)
+
+    def _admit(self, item: ValidItem, now: float) -> None:
+        if self._closed is not None:
+            self._fail([item], self._closed, None)
+        elif item.key in self._busy:
+            if self._waiting.pop(item.key, None) is not None:
+                self.report.superseded += 1
+            self._waiting[item.key] = item
+        else:
+            ready, superseded = self._builder.add(item)
+            if superseded is not None:
+                self.report.superseded += 1
+            if ready:
+                self._enqueue(ready, now)
+
+    def _enqueue(self, items: list[ValidItem], now: float) -> None:
+        self._busy.update(item.key for item in items)
+        self._ready.append(_Batch(items, now + self.settings.batch_deadline))
+
+    # -- stopping early -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Read nothing more and start no new batch; batches already started go on until
+        each of their items has an outcome. The report's ``first_unfinished`` then says
+        where to resume."""
+        if self._stopped:
+            return
+        self._reading = False
+        self._stopped = True
+        self._unsent = [batch for batch in self._ready if not batch.started]
+        self._ready = deque(batch for batch in self._ready if batch.started)
+
+    def abandon(self) -> Finished:
+        """End now: what is in flight is left without an outcome (``first_unfinished``)."""
+        self.stop()
+        self._unsent += [*self._ready, *self._backoff, *self._in_flight.values()]
+        self._in_flight.clear()
+        self._ready.clear()
+        self._backoff.clear()
+        logger.info("send abandoned")
+        return self._finish()
+
+    def _first_unfinished(self) -> int | None:
+        """The position of the first item read with no outcome, or of the first item not
+        read; ``None`` when every item of the input has one."""
+        positions = [item.position for batch in self._unsent for item in batch.items]
+        positions += [item.position for item in self._builder.pending]
+        positions += [item.position for item in self._waiting.values()]
+        if not self._input_ended:
+            positions.append(self._read)
+        return min(positions) if positions else None
+
+    # -- answers --------------------------------------------------------------------
+
+    def post_answered(self, post: Post, answer: Answer) -> None:
+        """The endpoint answered ``post``."""
+        batch = self._in_flight.pop(post, None)
+        if batch is None:
+            return  # abandoned
+        self.report.requests += 1
+        status = answer.status
+        verdict = classify(status)
+        now = self.clock()
+        logger.debug("batch of %d items: HTTP %d", len(batch.items), status)
+        if status < 500:
+            self._failures_in_a_row = 0  # the endpoint is there
+        if verdict is Verdict.ACCEPTED:
+            self._window = min(self.settings.max_in_flight, self._window + 1)
+            self._streak = None
+            self._accept(batch.items)
+        elif self._closed is not None:
+            self._fail(batch.items, self._closed, status)
+        elif verdict is Verdict.RENEW_TOKEN and not batch.renewed:
+            logger.info("token refused (HTTP 401): renewing it and resending")
+            batch.renewed = True
+            batch.refused_token = answer.token
+            self._ready.appendleft(batch)
+        elif verdict is Verdict.RETRY:
+            if status in SLOW_DOWN_STATUSES:
+                self._slow_down(status)
+            retry_after = parse_retry_after(answer.retry_after)
+            if status == 429 and retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
+            self._retry(batch, f"HTTP {status}", retry_after, status, now)
+        elif verdict in (Verdict.SPLIT, Verdict.SPLIT_SMALLER):
+            error = parse_error(status, answer.content, self._secrets())
+            if verdict is Verdict.SPLIT_SMALLER:
+                self._too_large(batch, error, status)
+            else:
+                self._refused(batch, error, status)
+        else:
+            error = parse_error(status, answer.content, self._secrets())
+            self._fail(batch.items, f"HTTP {status}: {error}", status)
+
+    def post_failed(self, post: Post, failure: NoAnswer) -> None:
+        """``post`` got no usable answer."""
+        batch = self._in_flight.pop(post, None)
+        if batch is None:
+            return  # abandoned
+        self.report.requests += 1
+        logger.info("batch of %d items: %s", len(batch.items), failure.reason)
+        if self._closed is not None:
+            self._fail(batch.items, self._closed, None)
+        else:
+            self._retry(batch, failure.reason, failure.retry_after, None, self.clock())
+
+    # -- outcomes -------------------------------------------------------------------
+
+    def _retry(
+        self,
+        batch: _Batch,
+        what: str,
+        retry_after: float | None,
+        status: int | None,
+        now: float,
+    ) -> None:
+        delay = backoff_delay(batch.retries + 1, retry_after, self.rng)
+        if batch.retries < self.settings.max_retries and now + delay <= batch.deadline:
+            batch.retries += 1
+            batch.not_before = now + delay
+            self.report.retries += 1
+            self._backoff.append(batch)
+            logger.info(
+                "retry %d of a batch of %d items in %.2f s",
+                batch.retries,
+                len(batch.items),
+                delay,
+            )
+            return
+        reason = f"not delivered after {batch.retries} retries (last: {what})"
+        if batch.retries < self.settings.max_retries:
+            reason += " before the batch deadline"
+        self._fail(batch.items, reason, status)
+        if status is None or status >= 500:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.settings.failure_threshold:
+                self._close(
+                    f"not sent: {self._failures_in_a_row} batches in a row were not "
+                    f"delivered (last: {what})"
+                )
+
+    def _slow_down(self, status: int) -> None:
+        window = max(1, self._window // 2)
+        if window < self._window:
+            logger.info("HTTP %d: at most %d batches in flight for now", status, window)
+        self._window = window
+
+    def _refused(self, batch: _Batch, error: ServerError, status: int) -> None:
+        items = batch.items
+        signature = (status, error.code, error.field)
+        if signature in self._systematic:
+            self._fail(items, self._systematic[signature], status)
+            return
+        index = 0 if len(items) == 1 else error.index
+        if index is not None and 0 <= index < len(items):
+            refused = items[index]
+            rest = items[:index] + items[index + 1 :]
+            if rest:
+                self._requeue(rest, batch)
+            self._reject(
+                refused, f"refused by the server: {error}", error.field, status
+            )
+            self._count_single_refusal(signature, error)
+            return
+        half = len(items) // 2
+        self._requeue(items[half:], batch)
+        self._requeue(items[:half], batch)
+
+    def _count_single_refusal(
+        self, signature: tuple[int, str | None, str | None], error: ServerError
+    ) -> None:
+        count = (
+            self._streak[1] + 1 if self._streak and self._streak[0] == signature else 1
+        )
+        self._streak = (signature, count)
+        if count < SYSTEMATIC_REFUSALS:
+            return
+        reason = (
+            f"not sent: the server refused {count} items in a row for the same reason "
+            f"({error})"
+        )
+        if error.field is not None:
+            reason += (
+                f"; field {error.field!r}: the schema registered with Contentsquare for "
+                f"integrationVersion {self.settings.version.number} seems to differ "
+                "from this package's"
+            )
+        reason += "; safe to resend once that is fixed"
+        logger.warning("%s", reason)
+        self._systematic[signature] = reason
+        parts = [batch for batch in self._ready if batch.from_refusal]
+        self._ready = deque(batch for batch in self._ready if not batch.from_refusal)
+        for part in parts:
+            self._fail(part.items, reason, None)
+
+    def _too_large(self, batch: _Batch, error: ServerError, status: int) -> None:
+        items = batch.items
+        if len(items) == 1:
+            self._reject(
+                items[0], f"refused by the server as too large: {error}", None, status
+            )
+            return
+        half = len(items) // 2
+        if half < self._builder.max_size:
+            self._builder.max_size = half
+            logger.info("HTTP 413: batches of at most %d items from now on", half)
+            self._ready = deque(self._smaller(self._ready, half))
+        self._requeue(items[half:], batch)
+        self._requeue(items[:half], batch)
+
+    def _smaller(self, batches: Iterable[_Batch], size: int) -> Iterable[_Batch]:
+        """Batches not sent yet, cut to ``size`` items at most."""
+        for batch in batches:
+            if batch.started or len(batch.items) <= size:
+                yield batch
+                continue
+            for start in range(0, len(batch.items), size):
+                yield _Batch(batch.items[start : start + size], batch.deadline)
+
+    def _requeue(self, items: list[ValidItem], parent: _Batch) -> None:
+        """A part of a refused batch goes first, as a new request (not a retry)."""
+        part = _Batch(items, parent.deadline, from_refusal=True, started=True)
+        self._ready.appendleft(part)
+
+    def _accept(self, items: list[ValidItem]) -> None:
+        self.report.accepted += len(items)
+        self._free(items)
+
+    def _reject(
+        self, item: ValidItem, reason: str, field: str | None, status: int | None
+    ) -> None:
+        self._record(ItemFailure(item.position, item.item, reason, field, status))
+        self._free([item])
+
+    def _fail(self, items: list[ValidItem], reason: str, status: int | None) -> None:
+        for item in items:
+            self._record(
+                ItemFailure(item.position, item.item, reason, None, status, "failed")
+            )
+        self._free(items)
+
+    def _record(self, failure: ItemFailure) -> None:
+        if failure.outcome == "rejected":
+            self.report.rejected_count += 1
+            outcomes = self.report.rejected
+        else:
+            self.report.failed_count += 1
+            outcomes = self.report.failed
+        if self._on_failure is None:
+            outcomes.append(failure)
+        else:
+            self._on_failure(failure)
+
+    def _free(self, items: list[ValidItem]) -> None:
+        """These items have their outcome: a later write of their keys may go now.
+
+        A key is in one unfinished batch at most (later writes wait), so an item's outcome
+        frees its key.
+        """
+        if not self._waiting:
+            self._busy.difference_update(item.key for item in items)
+            return
+        now = self.clock()
+        for item in items:
+            self._busy.discard(item.key)
+            later = self._waiting.pop(item.key, None)
+            if later is not None:
+                self._admit(later, now)
+
+    def _close(self, reason: str) -> None:
+        """Fail everything that has no outcome and is not in flight, and every item read
+        from now on."""
+        logger.warning("%s", reason)
+        self._closed = reason
+        parts = [*self._ready, *self._backoff]
+        self._ready.clear()
+        self._backoff.clear()
+        for part in parts:
+            self._fail(part.items, reason, None)
+        self._fail(self._builder.flush(), reason, None)
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
+        self._fail(waiting, reason, None)
+
+
+class SendControl:
+    """Stops a send from outside it (a signal handler, another thread or task).
+
+    ``stop()``: read nothing more and start no new batch, let what is in flight finish.
+    ``abandon()``: end now, leaving what is in flight without an outcome. Either way the
+    report's ``first_unfinished`` says where to resume the input.
+    """
+
+    POLL_SECONDS = 0.2
+    """How often a waiting client looks at the control."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.abandoning = False
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def abandon(self) -> None:
+        self.stopping = True
+        self.abandoning = True
+
+    def steer(self, plan: SendPlan) -> Finished | None:
+        """Pass what was asked on to ``plan``; its end, when abandoned."""
+        if self.abandoning:
+            return plan.abandon()
+        if self.stopping:
+            plan.stop()
+        return None

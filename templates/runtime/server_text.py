@@ -1,0 +1,32 @@
+"""Text that comes from a server, made safe to show: in a reason, a log line or an exception.
+
+A server may echo what it was sent (the token, the client secret) or send escape sequences and
+line breaks that forge log lines. Every piece of server text goes through ``clean`` first.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+MAX_SERVER_TEXT = 200
+"""Characters of server text kept (the rest is cut, with an ellipsis)."""
+REDACTED = "[redacted]"
+
+
+def clean(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` on one short line: each secret replaced, control and format characters
+    (escape sequences, line breaks, bidirectional overrides) dropped, spaces folded."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    printable = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace()
+        or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    folded = " ".join(printable.split())
+    if len(folded) > MAX_SERVER_TEXT:
+        folded = folded[: MAX_SERVER_TEXT - 1] + "…"
+    return folded

@@ -1,0 +1,365 @@
+"""Both clients offline, over httpx's MockTransport: the shells carry out the plan (tokens,
+posts, answers read up to a bound, redirects never followed) and report what happened.
+
+The decisions themselves (batching, retries, splitting, the breaker) are tested without any
+transport in ``test_sending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from .. import (
+    AsyncEnrichmentClient,
+    AuthenticationError,
+    EnrichmentClient,
+    EnrichmentItem,
+    SendReport,
+    UnsafeEndpointError,
+)
+from ..sending import SendControl
+from .test_models import VALID_WIRE
+
+AUTH_URL = "http://127.0.0.1:8000/v1/oauth/token"
+ENDPOINT = "http://127.0.0.1:8000"
+SECRET = "client-secret-value"
+
+Reply = Callable[[httpx.Request], httpx.Response]
+
+
+class NoJitter(random.Random):
+    """Backoff waits of zero (the plan's own tests check the delays)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+class FakeApi:
+    """The token endpoint, then the enrichment endpoint: scripted answers, then 200."""
+
+    def __init__(self) -> None:
+        self.token_requests: list[dict[str, Any]] = []
+        self.token_replies: list[Reply] = []
+        self.batches: list[list[dict[str, Any]]] = []
+        self.replies: list[Reply] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if request.url.path == "/v1/oauth/token":
+                self.token_requests.append(json.loads(request.content))
+                if self.token_replies:
+                    return self.token_replies.pop(0)(request)
+                return httpx.Response(
+                    200,
+                    json={
+                        "access_token": f"token-{len(self.token_requests)}",
+                        "endpoint": ENDPOINT,
+                        "expires_in": 3600,
+                    },
+                )
+            self.batches.append(json.loads(request.content)["enrichments"])
+            if self.replies:
+                return self.replies.pop(0)(request)
+            return httpx.Response(200, json={"success": True})
+
+
+def status(code: int, body: Any = None, **headers: str) -> Reply:
+    return lambda request: httpx.Response(code, json=body or {}, headers=headers)
+
+
+def items(count: int) -> list[dict[str, Any]]:
+    return [
+        {"userId": f"user-{n}", "sessionNumber": 1, "enrichment": VALID_WIRE}
+        for n in range(count)
+    ]
+
+
+class Clients:
+    """Either client with the same calls: ``send`` runs to its end in both cases."""
+
+    def __init__(self, kind: str, api: FakeApi) -> None:
+        self.kind = kind
+        self.api = api
+
+    def send(self, batch: Any, **options: Any) -> SendReport:
+        send_options = {
+            key: options.pop(key) for key in ("on_failure", "control") if key in options
+        }
+        credentials = ("client-id", SECRET, 42)
+        options["auth_url"] = AUTH_URL
+        if self.kind == "sync":
+            with httpx.Client(transport=httpx.MockTransport(self.api)) as http:
+                with EnrichmentClient(
+                    *credentials, http_client=http, **options
+                ) as client:
+                    client._rng = NoJitter()
+                    return client.send(batch, **send_options)
+
+        async def main() -> SendReport:
+            transport = httpx.MockTransport(self.api)
+            async with httpx.AsyncClient(transport=transport) as http:
+                async with AsyncEnrichmentClient(
+                    *credentials, http_client=http, **options
+                ) as client:
+                    client._rng = NoJitter()
+                    return await client.send(batch, **send_options)
+
+        return asyncio.run(main())
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture(params=["sync", "async"])
+def clients(request: pytest.FixtureRequest, api: FakeApi) -> Clients:
+    return Clients(request.param, api)
+
+
+def test_items_are_sent_in_batches_with_one_token(
+    clients: Clients, api: FakeApi
+) -> None:
+    report = clients.send(items(25), max_batch_size=10)
+    assert (report.accepted, report.requests, report.batches) == (25, 3, 3)
+    assert sorted(len(batch) for batch in api.batches) == [5, 10, 10]
+    assert len(api.token_requests) == 1
+    assert api.token_requests[0] == {
+        "client_id": "client-id",
+        "client_secret": SECRET,
+        "grant_type": "client_credentials",
+        "project_id": 42,
+        "scope": "enrichment",
+    }
+
+
+def test_models_and_mappings_are_both_accepted(clients: Clients, api: FakeApi) -> None:
+    model = EnrichmentItem.model_validate(items(1)[0])
+    report = clients.send([model, items(2)[1]])
+    assert report.accepted == 2
+    assert api.batches[0][0] == {**items(1)[0], "enrichmentNumber": 1}
+
+
+def test_a_401_renews_the_token_and_resends(clients: Clients, api: FakeApi) -> None:
+    api.replies.append(status(401))
+    report = clients.send(items(2))
+    assert report.ok and report.retries == 0 and report.requests == 2
+    assert len(api.token_requests) == 2
+
+
+@pytest.mark.parametrize("code", [429, 500, 503])
+def test_transient_errors_are_retried(
+    clients: Clients, api: FakeApi, code: int
+) -> None:
+    api.replies.append(status(code, **{"Retry-After": "0"}))
+    report = clients.send(items(2))
+    assert report.ok and report.retries == 1 and report.accepted == 2
+
+
+def test_the_token_endpoint_is_retried_when_it_fails(
+    clients: Clients, api: FakeApi
+) -> None:
+    api.token_replies += [status(503), status(502)]
+    report = clients.send(items(2))
+    assert report.ok and report.retries == 2
+    assert len(api.token_requests) == 3
+
+
+def test_an_unreachable_token_endpoint_fails_the_items_and_names_the_url(
+    clients: Clients, api: FakeApi
+) -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    api.token_replies += [unreachable] * 10
+    report = clients.send(items(3), max_retries=2)
+    assert report.failed_count == 3 and report.accepted == 0
+    assert AUTH_URL in report.failed[0].reason
+    assert "ConnectError" in report.failed[0].reason
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (status(401, {"error": "invalid_client"}), "check client_id and client_secret"),
+        (status(403, {"error": "access_denied"}), "give access to project 42"),
+        (status(404), f"auth_url {AUTH_URL} does not look like the token endpoint"),
+        (
+            lambda request: httpx.Response(200, text="<html>login</html>"),
+            "its answer is not JSON",
+        ),
+    ],
+)
+def test_a_refusal_or_a_wrong_auth_url_raises_with_the_report(
+    clients: Clients, api: FakeApi, reply: Reply, expected: str
+) -> None:
+    api.token_replies.append(reply)
+    with pytest.raises(AuthenticationError) as caught:
+        clients.send(items(2))
+    assert expected in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert caught.value.report is not None
+    assert caught.value.report.first_unfinished == 0
+
+
+def test_server_text_in_a_refusal_is_cleaned(clients: Clients, api: FakeApi) -> None:
+    echo = {
+        "error": "invalid_client",
+        "error_description": f"got {SECRET}\r\nINFO forged",
+    }
+    api.token_replies.append(status(401, echo))
+    with pytest.raises(AuthenticationError) as caught:
+        clients.send(items(1))
+    message = str(caught.value)
+    assert SECRET not in message and "\n" not in message and "[redacted]" in message
+
+
+def test_the_token_never_leaks_into_a_reason(clients: Clients, api: FakeApi) -> None:
+    def echo_headers(request: httpx.Request) -> httpx.Response:
+        text = f"bad request, you sent {request.headers['authorization']}"
+        return httpx.Response(403, json={"errorCode": "DENIED", "errorMessage": text})
+
+    api.replies.append(echo_headers)
+    report = clients.send(items(1))
+    [failure] = report.failed
+    assert "token-1" not in failure.reason and "[redacted]" in failure.reason
+
+
+def test_redirects_are_never_followed(clients: Clients, api: FakeApi) -> None:
+    api.replies.append(status(307, Location="https://elsewhere.example/steal"))
+    report = clients.send(items(1))
+    assert [failure.status for failure in report.failed] == [307]
+    assert len(api.batches) == 1  # nothing was posted to the redirect's target
+
+
+def test_a_redirect_from_the_token_endpoint_is_not_followed(
+    clients: Clients, api: FakeApi
+) -> None:
+    api.token_replies.append(status(307, Location="https://elsewhere.example/token"))
+    with pytest.raises(AuthenticationError, match="HTTP 307"):
+        clients.send(items(1))
+    assert len(api.token_requests) == 1
+
+
+def test_an_endless_answer_is_read_up_to_a_bound(
+    clients: Clients, api: FakeApi
+) -> None:
+    chunks = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal chunks
+        while chunks < 100_000:
+            chunks += 1
+            yield b"x" * 65536
+
+    async def endless_async() -> AsyncIterator[bytes]:
+        for chunk in endless():
+            yield chunk
+
+    content = endless() if clients.kind == "sync" else endless_async()
+    api.replies.append(lambda request: httpx.Response(400, content=content))
+    report = clients.send(items(1))
+    assert len(report.rejected) == 1
+    assert chunks < 10
+
+
+def test_an_answer_that_cannot_be_decoded_is_a_missing_answer(
+    clients: Clients, api: FakeApi
+) -> None:
+    def broken_gzip(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=b"not gzip", headers={"Content-Encoding": "gzip"}
+        )
+
+    api.replies.append(broken_gzip)
+    report = clients.send(items(1))
+    assert report.ok and report.retries == 1
+
+
+def test_a_token_that_cannot_go_in_a_header_is_refused(
+    clients: Clients, api: FakeApi
+) -> None:
+    api.token_replies.append(
+        status(200, {"access_token": "tökén", "endpoint": ENDPOINT})
+    )
+    with pytest.raises(AuthenticationError, match="printable ASCII"):
+        clients.send(items(1))
+
+
+def test_an_endpoint_that_is_not_allowed_raises_before_the_token_is_used(
+    clients: Clients, api: FakeApi
+) -> None:
+    api.token_replies.append(
+        status(200, {"access_token": "t", "endpoint": "https://evil.example"})
+    )
+    with pytest.raises(UnsafeEndpointError):
+        clients.send(items(1))
+    assert api.batches == []
+
+
+def test_on_failure_receives_failures_as_they_happen(
+    clients: Clients, api: FakeApi
+) -> None:
+    received: list[int] = []
+    batch = items(3)
+    batch[1] = {"userId": "", "sessionNumber": 1, "enrichment": VALID_WIRE}
+    report = clients.send(
+        batch, on_failure=lambda failure: received.append(failure.index)
+    )
+    assert received == [1]
+    assert (report.accepted, report.rejected, report.rejected_count) == (2, [], 1)
+
+
+def test_a_stopped_send_says_where_to_resume(clients: Clients, api: FakeApi) -> None:
+    control = SendControl()
+    control.stop()
+    report = clients.send(items(3), control=control)
+    assert report.accepted == 0 and report.first_unfinished == 0
+    assert api.batches == []
+
+
+def test_reading_the_input_is_lazy_and_its_failure_is_raised_after_sending(
+    clients: Clients, api: FakeApi
+) -> None:
+    produced: list[int] = []
+
+    def source() -> Iterator[dict[str, Any]]:
+        for n, entry in enumerate(items(3)):
+            produced.append(n)
+            yield entry
+        raise OSError("the input broke")
+
+    with pytest.raises(OSError, match="the input broke"):
+        clients.send(source())
+    assert produced == [0, 1, 2]
+    assert [entry["userId"] for entry in api.batches[0]] == [
+        "user-0",
+        "user-1",
+        "user-2",
+    ]
+
+
+def test_options_are_checked() -> None:
+    for bad in ({"max_in_flight": 0}, {"timeout": 0}, {"send_deadline": -1.0}):
+        with pytest.raises(ValueError):
+            EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, **bad)
+    with pytest.raises(ValueError, match="integration_version 99"):
+        EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, integration_version=99)
+    with pytest.raises(UnsafeEndpointError):
+        EnrichmentClient("id", SECRET, 42, auth_url="http://127.0.0.1\t:8000/token")
+
+
+def test_the_repr_names_the_client_and_hides_the_secret() -> None:
+    with EnrichmentClient("client-id", SECRET, 42, auth_url=AUTH_URL) as client:
+        text = repr(client)
+    assert text.startswith("EnrichmentClient(client_id='client-id', project_id=42")
+    assert SECRET not in text

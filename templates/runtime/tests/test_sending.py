@@ -1,0 +1,481 @@
+"""The send plan without a network: scripted answers in, the actions it asks for and the
+report it returns out (the way h11 tests its connection state machine)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..integration import LATEST
+from ..report import ItemFailure
+from ..sending import (
+    SYSTEMATIC_REFUSALS,
+    VALIDATION_CHUNK,
+    Action,
+    Answer,
+    Finished,
+    NoAnswer,
+    Post,
+    ReadItems,
+    SendPlan,
+    SendSettings,
+    Wait,
+)
+from .test_models import VALID_WIRE
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class LongestWait(random.Random):
+    """Full jitter at its top: each backoff is exactly its upper bound."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def item(user: int | str, number: int = 1, **enrichment: Any) -> dict[str, Any]:
+    return {
+        "userId": f"user-{user}",
+        "sessionNumber": 1,
+        "enrichmentNumber": number,
+        "enrichment": {**VALID_WIRE, **enrichment},
+    }
+
+
+def users(post: Post) -> list[str]:
+    return [entry["userId"] for entry in json.loads(post.body)["enrichments"]]
+
+
+class Run:
+    """Drives a plan: answers ``ReadItems`` from ``items``, collects what else it asks."""
+
+    def __init__(self, items: list[Any], **settings: Any) -> None:
+        self.clock = Clock()
+        defaults: dict[str, Any] = {
+            "version": LATEST,
+            "project_id": 42,
+            "max_batch_size": 500,
+            "max_batch_bytes": 1_000_000,
+            "max_retries": 5,
+            "batch_deadline": 10_000.0,
+            "max_in_flight": 4,
+        }
+        defaults.update(settings)
+        self.plan = SendPlan(SendSettings(**defaults), LongestWait(), self.clock)
+        self.source: Iterator[Any] = iter(items)
+        self.reads = 0
+
+    def next(self) -> Action:
+        while True:
+            action = self.plan.next_action()
+            if not isinstance(action, ReadItems):
+                return action
+            self.reads += 1
+            self.plan.items_read(list(itertools.islice(self.source, action.count)))
+
+    def posts(self) -> tuple[list[Post], Action]:
+        """Every post the plan starts now, and the action after them."""
+        posts = []
+        while isinstance(action := self.next(), Post):
+            posts.append(action)
+        return posts, action
+
+    def answer(self, post: Post, status: int = 200, **body: Any) -> None:
+        headers = body.pop("retry_after", None)
+        self.plan.post_answered(
+            post,
+            Answer(status, json.dumps(body).encode(), headers, body.pop("token", None)),
+        )
+
+    def accept_all(self) -> tuple[list[int], Finished]:
+        """Accept each post as it comes: the sizes of the posts, and the end."""
+        sizes = []
+        while not isinstance(action := self.next(), Finished):
+            assert isinstance(action, Post)
+            sizes.append(len(users(action)))
+            self.answer(action)
+        return sizes, action
+
+    def finish(self, status: int = 200) -> Finished:
+        """Answer every post with ``status`` until the plan finishes."""
+        while True:
+            action = self.next()
+            if isinstance(action, Finished):
+                return action
+            if isinstance(action, Post):
+                self.answer(action, status)
+            else:
+                assert isinstance(action, Wait) and action.until is not None
+                self.clock.now = action.until
+
+
+def test_batches_hold_at_most_max_batch_size_items() -> None:
+    run = Run([item(n) for n in range(7)], max_batch_size=3)
+    posts, after = run.posts()
+    assert [users(post) for post in posts] == [
+        ["user-0", "user-1", "user-2"],
+        ["user-3", "user-4", "user-5"],
+        ["user-6"],
+    ]
+    assert isinstance(after, Wait)
+    body = json.loads(posts[0].body)
+    assert (body["integrationVersion"], body["projectId"]) == (LATEST.number, 42)
+    assert body["enrichments"][0]["enrichmentNumber"] == 1
+    for post in posts:
+        run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert (finished.report.accepted, finished.report.requests) == (7, 3)
+
+
+def test_batches_hold_at_most_max_batch_bytes() -> None:
+    one = len(json.dumps(item(0), separators=(",", ":")))
+    envelope = len('{"integrationVersion":1,"projectId":42,"enrichments":[]}')
+    run = Run([item(n) for n in range(5)], max_batch_bytes=envelope + 2 * one + 1)
+    posts, _ = run.posts()
+    assert [len(users(post)) for post in posts] == [2, 2, 1]
+    assert all(len(post.body) <= envelope + 2 * one + 1 for post in posts)
+
+
+def test_an_item_too_big_for_any_batch_is_rejected_without_a_request() -> None:
+    run = Run([item(0)], max_batch_bytes=60)
+    finished = run.finish()
+    assert finished.report.requests == 0
+    [failure] = finished.report.rejected
+    assert "too big for a batch" in failure.reason
+
+
+def test_invalid_items_are_rejected_locally_with_every_error_named() -> None:
+    bad = {"userId": "", "sessionNumber": 0, "enrichment": {}}
+    run = Run([item(0), bad, "not an item"])
+    finished = run.finish()
+    assert finished.report.accepted == 1
+    first, second = finished.report.rejected
+    assert (first.index, first.field) == (1, "userId")
+    assert "sessionNumber" in first.reason
+    required = [name for name in VALID_WIRE if name not in LATEST.optional_fields]
+    assert all(name in first.reason for name in required)
+    assert second.index == 2 and "mapping" in second.reason
+
+
+def test_retries_wait_longer_each_time_and_retry_after_is_a_floor() -> None:
+    run = Run([item(0)], max_retries=3)
+    waits: list[float] = []
+    [post], _ = run.posts()
+    for status, retry_after in ((503, None), (500, "7"), (502, None)):
+        run.answer(post, status, retry_after=retry_after)
+        action = run.next()
+        assert isinstance(action, Wait) and action.until is not None
+        waits.append(action.until - run.clock.now)
+        run.clock.now = action.until
+        again = run.next()
+        assert isinstance(again, Post) and users(again) == ["user-0"]
+        post = again
+    assert waits == [0.5, 7.0, 2.0]
+    run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert (finished.report.accepted, finished.report.retries) == (1, 3)
+
+
+def test_after_max_retries_the_items_fail_with_the_last_error() -> None:
+    run = Run([item(0), item(1)], max_retries=1)
+    finished = run.finish(status=500)
+    assert finished.report.retries == 1 and finished.report.requests == 2
+    assert [f.index for f in finished.report.failed] == [0, 1]
+    assert (
+        finished.report.failed[0].reason
+        == "not delivered after 1 retries (last: HTTP 500)"
+    )
+    assert finished.report.failed[0].status == 500
+
+
+def test_the_batch_deadline_stops_retries_that_would_end_after_it() -> None:
+    run = Run([item(0)], batch_deadline=1.0)
+    [post], _ = run.posts()
+    assert post.deadline == run.clock.now + 1.0
+    run.clock.now += 0.6
+    run.answer(post, 503)  # the next wait (0.5 s) would end after the deadline
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    [failure] = finished.report.failed
+    assert failure.reason.endswith("before the batch deadline")
+
+
+def test_a_401_renews_the_token_once_then_fails() -> None:
+    run = Run([item(0)])
+    [post], _ = run.posts()
+    assert post.refused_token is None
+    run.answer(post, 401, token="first")
+    again = run.next()
+    assert isinstance(again, Post) and again.refused_token == "first"
+    run.answer(again, 401, token="second")
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert finished.report.retries == 0
+    assert [f.status for f in finished.report.failed] == [401]
+
+
+def test_a_refused_batch_is_halved_until_the_refused_item_is_found() -> None:
+    run = Run([item(n) for n in range(8)])
+    requests = 0
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        requests += 1
+        if "user-5" in users(action):
+            run.answer(action, 400, errorCode="BAD_VALUE", errorMessage="refused")
+        else:
+            run.answer(action)
+    assert action.report.accepted == 7
+    [refused] = action.report.rejected
+    assert (refused.index, refused.status) == (5, 400)
+    assert refused.reason == "refused by the server: BAD_VALUE: refused"
+    assert requests == 7  # 8 → 4+4 → 2+2 → 1+1
+
+
+def test_the_index_in_an_error_body_takes_that_item_out_at_once() -> None:
+    run = Run([item(n) for n in range(8)])
+    [post], _ = run.posts()
+    run.answer(
+        post, 400, errorCode="BAD", errorMessage="no", index=3, field="call_duration"
+    )
+    rest = run.next()
+    assert isinstance(rest, Post)
+    assert "user-3" not in users(rest) and len(users(rest)) == 7
+    run.answer(rest)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    [refused] = finished.report.rejected
+    assert (refused.index, refused.field) == (3, "call_duration")
+    assert finished.report.accepted == 7
+
+
+@pytest.mark.parametrize("with_index", [False, True])
+def test_a_systematic_refusal_costs_a_few_requests_not_one_per_item(
+    with_index: bool,
+) -> None:
+    run = Run([item(n) for n in range(500)])
+    requests = 0
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        requests += 1
+        extra = {"index": 0} if with_index else {}
+        run.answer(action, 400, errorCode="UNKNOWN_FIELD", field="call_lenght", **extra)
+    report = action.report
+    assert requests <= 30
+    assert len(report.rejected) == SYSTEMATIC_REFUSALS
+    assert len(report.rejected) + len(report.failed) == 500
+    reason = report.failed[0].reason
+    assert "refused 4 items in a row for the same reason" in reason
+    assert "schema registered with Contentsquare" in reason
+
+
+def test_413_splits_the_batch_and_makes_later_batches_smaller() -> None:
+    run = Run([item(n) for n in range(12)], max_batch_size=8, max_in_flight=1)
+    [first], _ = run.posts()
+    run.answer(first, 413)
+    sizes, finished = run.accept_all()
+    assert sizes == [4, 4, 4]
+    assert finished.report.accepted == 12
+
+
+def test_what_was_read_before_the_input_failed_is_sent_then_the_error_given() -> None:
+    run = Run([])
+    assert isinstance(run.plan.next_action(), ReadItems)
+    error = RuntimeError("the file went away")
+    run.plan.input_failed(error, [item(0), item(1)])
+    [post], _ = run.posts()
+    assert users(post) == ["user-0", "user-1"]
+    run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert finished.error is error and finished.report.accepted == 2
+
+
+def test_several_batches_are_in_flight_and_answered_in_any_order() -> None:
+    run = Run([item(n) for n in range(10)], max_batch_size=1, max_in_flight=3)
+    posts, after = run.posts()
+    assert len(posts) == 3 and isinstance(after, Wait)
+    run.answer(posts[2])
+    more, _ = run.posts()
+    assert len(more) == 1  # one answer, one free place
+    assert run.reads == 1  # the input is read a chunk at a time, not all at once
+
+
+def test_429_and_503_halve_the_batches_in_flight_and_success_grows_them_back() -> None:
+    run = Run([item(n) for n in range(40)], max_batch_size=1, max_in_flight=4)
+    posts, _ = run.posts()
+    run.answer(posts[0], 503)
+    run.answer(posts[1], 503)
+    # 4 → 2 → 1 batches in flight; two are still in flight, so none may start
+    assert run.posts()[0] == []
+    run.answer(posts[2])  # grows back to 2; one still in flight
+    assert len(run.posts()[0]) == 1
+
+
+def test_a_429_with_retry_after_holds_back_every_new_post() -> None:
+    run = Run([item(n) for n in range(8)], max_batch_size=1, max_in_flight=2)
+    posts, _ = run.posts()
+    run.answer(posts[0], 429, retry_after="5")
+    run.answer(posts[1])
+    held, action = run.posts()
+    assert held == [] and isinstance(action, Wait)
+    assert action.until == run.clock.now + 5
+    run.clock.now += 5
+    assert run.posts()[0]
+
+
+# A field whose value tells the writes of one key apart.
+MARKED = next(name for name, kind in LATEST.field_types.items() if kind != "BOOL")
+
+
+def write(user: str, number: int) -> dict[str, Any]:
+    marks: dict[str, Any] = {
+        "STRING": f"write {number}",
+        "INT": number,
+        "FLOAT": number + 0.5,
+        "DATETIME": f"2024-01-0{number}T00:00:00Z",
+    }
+    return item(user, **{MARKED: marks[LATEST.field_types[MARKED]]})
+
+
+def test_a_key_is_never_in_two_posts_in_flight_and_the_last_write_goes_last() -> None:
+    writes = [
+        write("a", 1),
+        item("b"),
+        item("c"),
+        write("a", 2),
+        item("d"),
+        write("a", 3),
+    ]
+    run = Run(writes, max_batch_size=2, max_in_flight=4)
+    first, _ = run.posts()
+    in_flight = [users(post) for post in first]
+    assert in_flight == [["user-a", "user-b"], ["user-c", "user-d"]]
+    run.answer(first[0])
+    [later], _ = run.posts()
+    assert users(later) == ["user-a"]
+    assert json.loads(later.body)["enrichments"][0] == write("a", 3)
+    run.answer(first[1])
+    run.answer(later)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert (finished.report.accepted, finished.report.superseded) == (5, 1)
+
+
+def test_after_a_few_batches_in_a_row_are_not_delivered_the_rest_fails_at_once() -> (
+    None
+):
+    run = Run(
+        [item(n) for n in range(2000)],
+        max_batch_size=100,
+        max_retries=0,
+        max_in_flight=2,
+        failure_threshold=3,
+    )
+    requests = 0
+    while not isinstance(action := run.next(), Finished):
+        if isinstance(action, Post):
+            requests += 1
+            run.plan.post_failed(
+                action, NoAnswer("http://127.0.0.1:9/v1/enrichments: refused")
+            )
+    report = action.report
+    assert requests == 3
+    assert report.failed_count == 2000 and report.accepted == 0
+    reason = report.failed[-1].reason
+    assert "3 batches in a row were not delivered" in reason
+    assert "127.0.0.1:9" in reason
+
+
+def test_the_send_deadline_fails_what_has_no_outcome_by_then() -> None:
+    run = Run([item(n) for n in range(3)], max_batch_size=1, send_deadline=30.0)
+    posts, _ = run.posts()
+    assert all(post.deadline <= run.clock.now + 30 for post in posts)
+    run.answer(posts[0])
+    run.answer(posts[1], 503)
+    action = run.next()
+    assert isinstance(action, Wait)
+    run.clock.now += 30
+    run.plan.post_failed(posts[2], NoAnswer("timeout"))
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert finished.report.accepted == 1
+    assert [f.index for f in finished.report.failed] == [1, 2]
+    assert "send deadline" in finished.report.failed[0].reason
+
+
+def test_stop_lets_started_batches_finish_and_says_where_to_resume() -> None:
+    items = [item(n) for n in range(VALIDATION_CHUNK + 10)]
+    run = Run(items, max_batch_size=100, max_in_flight=2)
+    posts, _ = run.posts()
+    run.plan.stop()
+    assert run.posts()[0] == []
+    for post in posts:
+        run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert finished.report.accepted == 200
+    assert finished.report.first_unfinished == 200
+    assert not finished.report.ok
+
+
+def test_abandon_leaves_what_is_in_flight_without_an_outcome() -> None:
+    run = Run([item(n) for n in range(10)], max_batch_size=5)
+    posts, _ = run.posts()
+    run.answer(posts[1])
+    finished = run.plan.abandon()
+    assert finished.report.accepted == 5
+    assert finished.report.first_unfinished == 0
+    run.answer(posts[0])  # a late answer changes nothing
+    assert finished.report.accepted == 5
+
+
+def test_on_failure_gets_each_failure_as_it_is_decided() -> None:
+    received: list[ItemFailure] = []
+    run = Run([item(0), {"userId": ""}, item(1)], max_retries=0)
+    run.plan = SendPlan(
+        run.plan.settings, LongestWait(), run.clock, on_failure=received.append
+    )
+    [post], _ = run.posts()
+    assert [failure.index for failure in received] == [1]
+    run.answer(post, 500)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert [failure.index for failure in received] == [1, 0, 2]
+    report = finished.report
+    assert (report.rejected, report.failed) == ([], [])
+    assert (report.rejected_count, report.failed_count) == (1, 2)
+
+
+def test_server_text_is_cleaned_of_secrets_and_control_characters() -> None:
+    run = Run([item(0)])
+    run.plan = SendPlan(
+        run.plan.settings, LongestWait(), run.clock, secrets=lambda: ("s3cret-token",)
+    )
+    [post], _ = run.posts()
+    echoed = "Bearer s3cret-token\x1b[31m\r\nFAKE LOG LINE\u202e" + "x" * 500
+    run.answer(post, 400, errorCode="BAD", errorMessage=echoed)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    [refused] = finished.report.rejected
+    assert "s3cret-token" not in refused.reason and "[redacted]" in refused.reason
+    assert refused.reason.isprintable() and len(refused.reason) < 300
+
+
+def test_after_a_413_batches_built_but_not_sent_are_cut_too() -> None:
+    run = Run([item(n) for n in range(24)], max_batch_size=8, max_in_flight=1)
+    [first], _ = run.posts()
+    run.answer(first, 413)
+    assert run.accept_all()[0] == [4, 4, 4, 4, 4, 4]
