@@ -9,8 +9,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -62,35 +60,38 @@ class SandboxClock:
             self._now += seconds
 
 
-class _WithoutSleep:
-    """A module seen through a proxy whose ``sleep`` records the wait instead of sleeping.
+class SkippedTime:
+    """A client clock that jumps over the waits it is asked to make: each wait is recorded
+    and added to the clock, so backoff and deadlines behave as if the time had passed."""
 
-    Set on a client module only: patching ``time.sleep`` or ``asyncio.sleep`` themselves
-    would also change the waits of the servers the test talks to.
-    """
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._skipped = 0.0
+        self._lock = threading.Lock()
 
-    def __init__(self, module: ModuleType, waits: list[float], coroutine: bool) -> None:
-        self._module = module
-        self._waits = waits
-        self._coroutine = coroutine
+    def clock(self) -> float:
+        return time.monotonic() + self._skipped
 
-    def __getattr__(self, name: str) -> Any:
-        if name != "sleep":
-            return getattr(self._module, name)
-        if self._coroutine:
-
-            async def async_sleep(seconds: float) -> None:
-                self._waits.append(seconds)
-                await self._module.sleep(0)
-
-            return async_sleep
-        return self._waits.append
+    def skip(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            self._skipped += seconds
 
 
 def record_client_waits(monkeypatch: pytest.MonkeyPatch, package: str) -> list[float]:
-    """Make ``package``'s clients record their backoff waits instead of sleeping them."""
+    """Make ``package``'s clients record their backoff waits instead of sleeping them.
+
+    The clients' own seams are used (their ``_clock`` and ``_sleep``): patching
+    ``time.sleep`` or ``asyncio.sleep`` themselves would also change the servers' waits.
+    """
     module = importlib.import_module(f"{package}.client")
-    waits: list[float] = []
-    monkeypatch.setattr(module, "time", _WithoutSleep(time, waits, coroutine=False))
-    monkeypatch.setattr(module, "asyncio", _WithoutSleep(asyncio, waits, coroutine=True))
-    return waits
+    skipped = SkippedTime()
+
+    async def skip_async(self: object, seconds: float) -> None:
+        skipped.skip(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(module.BaseClient, "_clock", staticmethod(skipped.clock))
+    monkeypatch.setattr(module.EnrichmentClient, "_sleep", lambda self, s: skipped.skip(s))
+    monkeypatch.setattr(module.AsyncEnrichmentClient, "_sleep", skip_async)
+    return skipped.waits

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from conftest import EXAMPLES, SCHEMAS, SandboxClock, enrichgen, record_client_waits
-from generator.integration import FieldType, Integration, load_integration
+from generator.integration_spec import FieldType, Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
 EXAMPLE_SCHEMAS = sorted(SCHEMAS.glob("*.json"))
@@ -223,7 +223,14 @@ def test_every_example_schema_through_the_command_line(
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's waits are recorded, not slept (the sandbox's clock does not need them)."""
+    """The client's waits are recorded, not slept (the sandbox's clock does not need them).
+
+    The client's clock jumps over those waits, so it would renew its short-lived tokens
+    before the sandbox sees one expire: here it never renews early, and every renewal goes
+    through the sandbox's JWT_EXPIRED answer.
+    """
+    token_module = importlib.import_module("call_tracking_enrichment.token")
+    monkeypatch.setattr(token_module.Token, "needs_renewal", lambda self, now: False)
     return record_client_waits(monkeypatch, "call_tracking_enrichment")
 
 
@@ -233,11 +240,13 @@ SOAK_FAULTS = FaultSettings(
 
 
 @pytest.fixture
-def faulty_sandbox() -> Iterator[Sandbox]:
+def faulty_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """Every fault, and tokens that expire after ``token_ttl`` sandbox seconds (3, or the
+    test's ``indirect`` parameter); the sandbox's clock moves 0.1 s at each look."""
     schema = SCHEMAS / "call_tracking.json"
     with Sandbox(
         load_integration(str(schema)),
-        token_ttl=3,
+        token_ttl=getattr(request, "param", 3),
         faults=SOAK_FAULTS,
         clock=SandboxClock(step=0.1),
     ) as sandbox:
@@ -275,6 +284,9 @@ def test_soak_with_every_fault_loses_no_valid_item(
     assert report.retries >= faults["serverErrors"] + faults["dropped"]
 
 
+# A token lives about 60 requests there: more than the requests that four sends keep in
+# flight at once, so that a batch resent after a 401 has a token that is still valid.
+@pytest.mark.parametrize("faulty_sandbox", [20], indirect=True)
 def test_soak_with_concurrent_async_sends(
     faulty_sandbox: Sandbox, no_backoff: list[float]
 ) -> None:

@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from conftest import SCHEMAS, SandboxClock, enrichgen
-from generator.integration import Integration, load_integration
+from generator.integration_spec import Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
