@@ -155,7 +155,11 @@ def test_wrong_credentials_get_an_oauth_error(
 
 def test_a_token_body_that_is_not_an_object_is_refused(sandbox: Sandbox) -> None:
     for content in (b"{not json", b"[1]", b""):
-        answer = httpx.post(sandbox.auth_url, content=content)
+        answer = httpx.post(
+            sandbox.auth_url,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code == 400
         assert answer.json()["error"] == "invalid_request"
 
@@ -569,7 +573,31 @@ def test_latency_delays_each_answer() -> None:
 # -- the command ----------------------------------------------------------------------------
 
 
-def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
+# A secret a shell would misread unquoted: spaces, quotes, a command substitution.
+SHELL_HOSTILE_SECRET = 'it\'s a $(touch pwned) `touch pwned` "secret"'
+
+
+def _banner_of(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            break
+    return "".join(lines)
+
+
+def _shell_settings(banner: str, cwd: Path) -> dict[str, str]:
+    """What a POSIX shell has in its environment after the banner is pasted into it."""
+    names = ["CS_AUTH_URL", "CS_CLIENT_ID", "CS_CLIENT_SECRET", "CS_PROJECT_ID"]
+    script = banner + "".join(f'printf "%s\\0" "${name}"\n' for name in names)
+    shell = subprocess.run(
+        ["sh", "-c", script], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return dict(zip(names, shell.stdout.split("\0")[:-1], strict=True))
+
+
+def test_the_command_prints_export_lines_a_shell_can_run_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
     process = subprocess.Popen(
@@ -580,7 +608,7 @@ def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
             "sandbox",
             str(SCHEMAS / "call_tracking.json"),
             "--client-secret",
-            SECRET,
+            SHELL_HOSTILE_SECRET,
             "--db",
             str(tmp_path / "s.db"),
             "--seed",
@@ -591,22 +619,18 @@ def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
         text=True,
     )
     try:
-        assert process.stdout is not None
-        settings = {}
-        for line in process.stdout:
-            name, equals, value = line.strip().partition("=")
-            if equals:
-                settings[name] = value
-            if "Ctrl-C" in line:
-                break
-        assert settings["CS_CLIENT_SECRET"] == SECRET
+        banner = _banner_of(process)
+        assert "export CS_CLIENT_SECRET=" in banner
+        settings = _shell_settings(banner, tmp_path)
+        assert not (tmp_path / "pwned").exists()
+        assert settings["CS_CLIENT_SECRET"] == SHELL_HOSTILE_SECRET
         assert settings["CS_PROJECT_ID"] == "123456"
         assert settings["CS_AUTH_URL"].startswith("http://127.0.0.1:")
         token = httpx.post(
             settings["CS_AUTH_URL"],
             json={
                 "client_id": settings["CS_CLIENT_ID"],
-                "client_secret": SECRET,
+                "client_secret": settings["CS_CLIENT_SECRET"],
                 "grant_type": "client_credentials",
             },
         )
