@@ -18,7 +18,7 @@ import pytest
 
 from conftest import SCHEMAS, SandboxClock, enrichgen
 from generator.integration import Integration, load_integration
-from generator.sandbox import FaultSettings, Sandbox
+from generator.sandbox import FaultSettings, Sandbox, SandboxOptionError
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
 PROJECT = 4242
@@ -54,7 +54,9 @@ def body(*items: Any, **envelope: Any) -> dict[str, Any]:
     }
 
 
-def start(integration: Integration = CALL_TRACKING, **options: Any) -> Sandbox:
+def start(
+    integration: Integration | list[Integration] = CALL_TRACKING, **options: Any
+) -> Sandbox:
     sandbox = Sandbox(
         integration,
         client_id="provider",
@@ -680,3 +682,118 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
     finally:
         sandbox.stop()
+
+
+# -- several versions of one integration --------------------------------------------------
+
+
+def schema_version(
+    tmp_path: Path, version: int, name: str = "call_tracking", **changes: Any
+) -> Integration:
+    """call_tracking.json at another integrationVersion: ``call_duration`` replaced by a
+    required ``call_cost`` from version 2 on."""
+    document = json.loads((SCHEMAS / "call_tracking.json").read_text())
+    document.update({"integrationVersion": version, "name": name, **changes})
+    if version >= 2:
+        document["fields"] = [
+            field for field in document["fields"] if field["name"] != "call_duration"
+        ] + [{"name": "call_cost", "type": "FLOAT", "optional": False}]
+    path = tmp_path / f"{name}_v{version}.json"
+    path.write_text(json.dumps(document))
+    return load_integration(str(path))
+
+
+def v2_item(user: str = "u2") -> dict[str, Any]:
+    fields = {
+        key: value for key, value in enrichment().items() if key != "call_duration"
+    }
+    return {
+        "userId": user,
+        "sessionNumber": 1,
+        "enrichment": {**fields, "call_cost": 1.5},
+    }
+
+
+def test_each_request_is_checked_against_the_version_it_names(tmp_path: Path) -> None:
+    sandbox = start([CALL_TRACKING, schema_version(tmp_path, 2)])
+    try:
+        token = token_of(sandbox)
+        assert post(sandbox, body(item("u1")), token).status_code == 200
+        assert (
+            post(sandbox, body(v2_item(), integrationVersion=2), token).status_code
+            == 200
+        )
+        # Each version's rules, not the union of them:
+        old_in_new = post(sandbox, body(item("u3"), integrationVersion=2), token)
+        assert old_in_new.status_code == 400
+        assert old_in_new.json()["field"] == "call_duration"
+        new_in_old = post(sandbox, body(v2_item("u4")), token)
+        assert new_in_old.status_code == 400
+        assert new_in_old.json()["field"] == "call_cost"
+        unknown = post(sandbox, body(item(), integrationVersion=3), token)
+        assert unknown.status_code == 400
+        assert unknown.json()["errorCode"] == "INVALID_INTEGRATION_VERSION"
+        assert "versions 1, 2" in unknown.json()["errorMessage"]
+        stored = {
+            e["userId"]: e["integrationVersion"] for e in sandbox.store.enrichments()
+        }
+        assert stored == {"u1": 1, "u2": 2}
+        assert sandbox.integration.version == 2  # the latest
+    finally:
+        sandbox.stop()
+
+
+def test_a_gap_between_versions_is_fine(tmp_path: Path) -> None:
+    sandbox = start([schema_version(tmp_path, 3), CALL_TRACKING])
+    try:
+        assert list(sandbox.integrations) == [1, 3]
+        assert post(sandbox, body(v2_item(), integrationVersion=3)).status_code == 200
+        answer = post(sandbox, body(item(), integrationVersion=2))
+        assert answer.json()["errorCode"] == "INVALID_INTEGRATION_VERSION"
+    finally:
+        sandbox.stop()
+
+
+def test_the_banner_names_every_version(tmp_path: Path) -> None:
+    from generator.sandbox.banner import banner
+
+    sandbox = Sandbox([CALL_TRACKING, schema_version(tmp_path, 2)])
+    try:
+        first = banner(sandbox).splitlines()[0]
+        assert first.startswith(
+            "# enrichgen sandbox: call_tracking integration versions 1, 2 on"
+        )
+    finally:
+        sandbox.stop()
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            {"version": 1},
+            "call_tracking_v1.json are both integrationVersion 1: each schema of an "
+            'integration has its own "integrationVersion"',
+        ),
+        (
+            {"version": 2, "name": "live_chat"},
+            "are schemas of different integrations (call_tracking, live_chat)",
+        ),
+    ],
+    ids=["same version", "another integration"],
+)
+def test_schemas_that_are_not_versions_of_one_integration_are_refused(
+    tmp_path: Path, second: dict[str, Any], message: str
+) -> None:
+    other = schema_version(tmp_path, **second)
+    with pytest.raises(SandboxOptionError, match="integration"):
+        Sandbox([CALL_TRACKING, other])
+    result = enrichgen(
+        "sandbox", str(SCHEMAS / "call_tracking.json"), other.schema_path
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("Error")
+    ]
+    assert len(error_lines) == 1 and message in error_lines[0]

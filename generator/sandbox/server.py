@@ -71,7 +71,8 @@ class Sandbox:
     ``Sandbox([v1, v2])`` serves several versions of one integration (same ``name``, each
     its own ``integrationVersion``): each request is checked against the version it names.
     ``idle_timeout`` and ``body_timeout`` bound how long a connection may keep the sandbox
-    waiting (see ``IDLE_TIMEOUT`` and ``BODY_TIMEOUT``).
+    waiting, ``max_connections`` how many may be open before requests get 503 (see
+    ``IDLE_TIMEOUT``, ``BODY_TIMEOUT`` and ``MAX_CONNECTIONS``).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         idle_timeout: float = IDLE_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         try:
             self.integrations = integration_versions(
@@ -105,8 +107,10 @@ class Sandbox:
             raise SandboxOptionError("--token-ttl is a number of seconds, 1 or more")
         if project_id < 1:
             raise SandboxOptionError("--project-id is a positive integer")
-        if not (idle_timeout > 0 and body_timeout > 0):
-            raise SandboxOptionError("the idle and body timeouts are seconds above 0")
+        if not (idle_timeout > 0 and body_timeout > 0 and max_connections > 0):
+            raise SandboxOptionError(
+                "the idle and body timeouts are seconds above 0, and max_connections 1 or more"
+            )
         fault_settings = faults or FaultSettings()
         problems = fault_settings.problems()
         if problems:
@@ -148,7 +152,8 @@ class Sandbox:
                 timeout_graceful_shutdown=2,
                 # Our own deadline closes idle connections first (connections.py).
                 timeout_keep_alive=math.ceil(idle_timeout),
-                limit_concurrency=MAX_CONNECTIONS,
+                # uvicorn counts the connection asking among those open.
+                limit_concurrency=max_connections + 1,
             )
         )
         logging.getLogger("uvicorn.error").addFilter(QuietDrops())
