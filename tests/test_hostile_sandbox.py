@@ -26,7 +26,7 @@ from test_sandbox import (
 )
 
 from generator.sandbox import Sandbox
-from generator.sandbox.app import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
+from generator.sandbox.bodies import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
 from generator.sandbox.checks import Refusal, parse_body, read_batch
 
 # A recv that waits this long means the sandbox holds the connection: the test fails then,
@@ -192,7 +192,9 @@ _VALID_ENRICHMENT = (
 
 def _raw_item(fields: str) -> bytes:
     envelope = f'"integrationVersion": 1, "projectId": {PROJECT}'
-    return f'{{{envelope}, "enrichments": [{{{fields}, {_VALID_ENRICHMENT}}}]}}'.encode()
+    return (
+        f'{{{envelope}, "enrichments": [{{{fields}, {_VALID_ENRICHMENT}}}]}}'.encode()
+    )
 
 
 ODD_BODIES: list[tuple[str, Any, str]] = [
@@ -393,6 +395,13 @@ def test_idle_half_open_and_trickling_connections_are_closed() -> None:
         assert httpx.get(sandbox.url + "/sandbox/stats").status_code == 200
     finally:
         sandbox.stop()
+
+
+def test_an_endless_request_head_gets_a_400(sandbox: Sandbox) -> None:
+    with connect(sandbox) as sock:
+        sock.sendall(b"GET /sandbox/stats HTTP/1.1\r\nX-Long: " + b"a" * 20_000)
+        # The head never ends: the sandbox stops at h11's 16 KiB instead of buffering it.
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
 
 
 def test_beyond_the_connection_limit_requests_get_503() -> None:

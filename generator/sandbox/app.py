@@ -13,17 +13,24 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from generator.integration import Integration
+from generator.sandbox.bodies import (
+    MAX_BODY_BYTES,
+    MAX_TOKEN_BODY_BYTES,
+    BodyProblem,
+    body_limit,
+    must_close,
+    read_body,
+)
 from generator.sandbox.checks import (
     Refusal,
     batch_size,
@@ -44,10 +51,6 @@ from generator.sandbox.tokens import (
 logger = logging.getLogger("enrichgen.sandbox")
 
 SCOPE = "enrichment"
-MAX_BODY_BYTES = 10_000_000
-"""The largest enrichment request body read; a larger one is refused (413) unread."""
-MAX_TOKEN_BODY_BYTES = 65_536
-"""The largest token request body read: a few credentials need far less."""
 TOKEN_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 # What the listing page accepts for an integer filter: SQLite's integers are 64-bit.
 _QUERY_INT_MAX = 2**63 - 1
@@ -134,73 +137,16 @@ def _refusal(refusal: Refusal) -> Response:
     )
     if refusal.field is not None:
         detail += f" field {refusal.field}"
-    response = AsciiJSONResponse(refusal.body(), status_code=refusal.status)
-    if refusal.status in (408, 413):
-        # The rest of the body is not read: the connection cannot carry another request.
-        response.headers["Connection"] = "close"
-    return _note(response, detail)
+    return _note(AsciiJSONResponse(refusal.body(), status_code=refusal.status), detail)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
-    response = AsciiJSONResponse(
-        {"error": error, "error_description": description}, status_code=status
+    return _note(
+        AsciiJSONResponse(
+            {"error": error, "error_description": description}, status_code=status
+        ),
+        error,
     )
-    if status in (408, 413):
-        response.headers["Connection"] = "close"
-    return _note(response, error)
-
-
-@dataclass(frozen=True)
-class BodyProblem:
-    """Why a request body was not read whole: too large (413), too slow (408), or cut (400)."""
-
-    status: int
-    message: str
-
-
-async def read_body(
-    request: Request, limit: int, timeout: float
-) -> bytes | BodyProblem:
-    """The request body, read at most ``limit`` bytes and ``timeout`` seconds: a larger
-    declared size is refused before a byte is read, a larger body as soon as it passes the
-    limit, so that memory never holds more than ``limit`` bytes of it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return BodyProblem(413, f"the body is more than {limit} bytes")
-    try:
-        return await asyncio.wait_for(_read_at_most(request, limit), timeout)
-    except asyncio.TimeoutError:
-        return BodyProblem(408, f"the body did not arrive whole within {timeout:g} s")
-    except ClientDisconnect:
-        return BodyProblem(400, "the connection was closed before the end of the body")
-
-
-async def _read_at_most(request: Request, limit: int) -> bytes | BodyProblem:
-    chunks, size = [], 0
-    async with aclosing(request.stream()) as stream:
-        async for chunk in stream:
-            size += len(chunk)
-            if size > limit:
-                return BodyProblem(413, f"the body is more than {limit} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _body_limit(path: str) -> int:
-    if path == "/v1/enrichments":
-        return MAX_BODY_BYTES
-    if path == "/v1/oauth/token":
-        return MAX_TOKEN_BODY_BYTES
-    return 0
-
-
-def _body_left_unread(headers: list[tuple[bytes, bytes]], limit: int) -> bool:
-    """Whether a body the application did not read whole is too large for uvicorn to read
-    and throw away after the answer (it does so to reuse the connection): then the
-    connection is closed instead."""
-    lengths = [value for name, value in headers if name == b"content-length"]
-    chunked = any(name == b"transfer-encoding" for name, _ in headers)
-    return chunked or (bool(lengths) and int(lengths[0]) > limit)
 
 
 class SandboxApp:
@@ -448,7 +394,7 @@ class SandboxApp:
         self.stats.requests += 1
         dropped = False
         body_read = False
-        limit = _body_limit(scope["path"])
+        limit = body_limit(scope["path"])
 
         async def receive_body() -> Message:
             nonlocal body_read
@@ -468,7 +414,11 @@ class SandboxApp:
                         note = value.decode("ascii")
                     else:
                         headers.append((name, value))
-                if not body_read and _body_left_unread(scope["headers"], limit):
+                # After a 408 or 413 the rest of the body is not read: the connection
+                # cannot carry another request.
+                if message["status"] in (408, 413) or (
+                    not body_read and must_close(scope["headers"], limit)
+                ):
                     headers.append((b"connection", b"close"))
                 # Logged before the answer leaves: whoever reads it has the line already.
                 logger.info(
