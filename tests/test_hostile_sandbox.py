@@ -421,14 +421,20 @@ def test_beyond_the_connection_limit_requests_get_503() -> None:
 
 # -- fuzzing the request checks ----------------------------------------------------------------
 
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=12), children, max_size=4
+    )
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    _containers,
     max_leaves=20,
 )
 ITEM_KEYS = st.sampled_from(
@@ -437,13 +443,38 @@ ITEM_KEYS = st.sampled_from(
 FIELD_NAMES = (
     st.sampled_from([field.wire_name for field in CALL_TRACKING.fields]) | st.text()
 )
+# Items of the right shape with values of any kind: many are valid, so that the fuzzing
+# reaches storage too, and the others fail on one field.
+SHAPED_ITEMS = st.fixed_dictionaries(
+    {
+        "userId": st.text(min_size=1, max_size=10) | st.just(""),
+        "sessionNumber": st.integers(1, 2**31 - 1) | st.integers(),
+        "enrichment": st.fixed_dictionaries(
+            {
+                "call_answered": st.booleans(),
+                "call_duration": st.integers(-(2**40), 2**40),
+                "call_started_at": st.just("2026-11-02T10:15:00Z")
+                | st.sampled_from(["2026-02-30T10:15:00Z", "2026-11-02T10:15:00+01:00"])
+                | st.text(max_size=25),
+            },
+            optional={
+                "client_rating": st.floats(allow_nan=False) | st.integers(),
+                "call_center_name": st.text(max_size=60),
+                "callOutcome": JSON_VALUES,
+            },
+        ),
+    },
+    optional={"enrichmentNumber": st.integers(1, 3) | st.integers()},
+)
 # Bodies close to valid ones, so that the fuzzing reaches the checks of every field.
 NEAR_VALID_BODIES = st.fixed_dictionaries(
     {
-        "integrationVersion": st.sampled_from([1, 2, 0, 2**63, "1", None]),
-        "projectId": st.sampled_from([PROJECT, PROJECT + 1, -1, 2**64]),
+        # Mostly right, so that most bodies get as far as the items.
+        "integrationVersion": st.sampled_from([1] * 8 + [2, 0, 2**63, "1", None]),
+        "projectId": st.sampled_from([PROJECT] * 8 + [PROJECT + 1, -1, 2**64]),
         "enrichments": st.lists(
-            st.dictionaries(
+            SHAPED_ITEMS
+            | st.dictionaries(
                 ITEM_KEYS | st.text(max_size=8),
                 JSON_VALUES | st.dictionaries(FIELD_NAMES, JSON_VALUES, max_size=7),
                 max_size=5,
