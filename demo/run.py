@@ -112,7 +112,7 @@ def start_sandbox(secret: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     settings: dict[str, str] = {}
     for line in sandbox.stdout:
         print(line.replace(secret, "*" * 8), end="")
-        name, equals, value = line.strip().partition("=")
+        name, equals, value = line.strip().removeprefix("export ").partition("=")
         if equals and name.startswith("CS_"):
             settings[name] = value
         if "Ctrl-C" in line:

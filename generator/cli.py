@@ -133,7 +133,7 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
 
 
 @cli.command()
-@click.argument("schema", type=click.Path(dir_okay=False))
+@click.argument("schemas", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -203,7 +203,7 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     "--seed", type=int, help="Seed of the random faults, to repeat a run exactly."
 )
 def sandbox(
-    schema: str,
+    schemas: tuple[str, ...],
     host: str,
     port: int,
     client_id: str | None,
@@ -220,19 +220,26 @@ def sandbox(
 ) -> None:
     """Serve a local stand-in for Contentsquare's token and enrichment endpoints.
 
-    It checks every request against SCHEMA like the real API (all or nothing, 400 naming the
+    It checks every request against SCHEMAS like the real API (all or nothing, 400 naming the
     item and the field), stores what it accepts (GET /sandbox/enrichments) and counts what it
-    saw (GET /sandbox/stats). Fault options make it misbehave, to test a client. Stop it with
-    Ctrl-C.
+    saw (GET /sandbox/stats). Several SCHEMAS are versions of one integration (same name, each
+    its own integrationVersion): a request is checked against the version it names. Fault
+    options make it misbehave, to test a client. Stop it with Ctrl-C.
     """
     import logging
 
     from generator.sandbox import FaultSettings, Sandbox, SandboxError, SandboxOptionError
+    from generator.sandbox.banner import banner
     from generator.sandbox.server import DEFAULT_PROJECT_ID
-    try:
-        integration = load_integration(schema)
-    except SchemaError as error:
-        _report(list(error.problems))
+    integrations = []
+    problems: list[object] = []
+    for schema in schemas:
+        try:
+            integrations.append(load_integration(schema))
+        except SchemaError as error:
+            problems.extend(error.problems)
+    if problems:
+        _report(problems)
         sys.exit(1)
     faults = FaultSettings(
         fail_rate=fail_rate,
@@ -244,7 +251,7 @@ def sandbox(
     )
     try:
         server = Sandbox(
-            integration,
+            integrations,
             host=host,
             port=port,
             client_id=client_id,
@@ -266,16 +273,7 @@ def sandbox(
         stream=sys.stderr,
     )
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    click.echo(
-        f"enrichgen sandbox: {integration.name} integration version {integration.version} "
-        f"on {server.url}\n"
-        f"  CS_AUTH_URL={server.auth_url}\n"
-        f"  CS_CLIENT_ID={server.client_id}\n"
-        f"  CS_CLIENT_SECRET={server.client_secret}\n"
-        f"  CS_PROJECT_ID={server.project_id}\n"
-        f"  what arrived: {server.url}/sandbox/enrichments   counts: {server.url}/sandbox/stats\n"
-        "  Ctrl-C to stop"
-    )
+    click.echo(banner(server))
     sys.stdout.flush()
     # SIGTERM (a service manager, a script's terminate()) stops it like Ctrl-C: uvicorn shuts
     # down, then passes the signal on to this handler.

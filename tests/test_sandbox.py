@@ -18,7 +18,7 @@ import pytest
 
 from conftest import SCHEMAS, SandboxClock, enrichgen
 from generator.integration_spec import Integration, load_integration
-from generator.sandbox import FaultSettings, Sandbox
+from generator.sandbox import FaultSettings, Sandbox, SandboxOptionError
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
 PROJECT = 4242
@@ -54,7 +54,9 @@ def body(*items: Any, **envelope: Any) -> dict[str, Any]:
     }
 
 
-def start(integration: Integration = CALL_TRACKING, **options: Any) -> Sandbox:
+def start(
+    integration: Integration | list[Integration] = CALL_TRACKING, **options: Any
+) -> Sandbox:
     sandbox = Sandbox(
         integration,
         client_id="provider",
@@ -155,7 +157,11 @@ def test_wrong_credentials_get_an_oauth_error(
 
 def test_a_token_body_that_is_not_an_object_is_refused(sandbox: Sandbox) -> None:
     for content in (b"{not json", b"[1]", b""):
-        answer = httpx.post(sandbox.auth_url, content=content)
+        answer = httpx.post(
+            sandbox.auth_url,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code == 400
         assert answer.json()["error"] == "invalid_request"
 
@@ -569,7 +575,31 @@ def test_latency_delays_each_answer() -> None:
 # -- the command ----------------------------------------------------------------------------
 
 
-def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
+# A secret a shell would misread unquoted: spaces, quotes, a command substitution.
+SHELL_HOSTILE_SECRET = 'it\'s a $(touch pwned) `touch pwned` "secret"'
+
+
+def _banner_of(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            break
+    return "".join(lines)
+
+
+def _shell_settings(banner: str, cwd: Path) -> dict[str, str]:
+    """What a POSIX shell has in its environment after the banner is pasted into it."""
+    names = ["CS_AUTH_URL", "CS_CLIENT_ID", "CS_CLIENT_SECRET", "CS_PROJECT_ID"]
+    script = banner + "".join(f'printf "%s\\0" "${name}"\n' for name in names)
+    shell = subprocess.run(
+        ["sh", "-c", script], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return dict(zip(names, shell.stdout.split("\0")[:-1], strict=True))
+
+
+def test_the_command_prints_export_lines_a_shell_can_run_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
     process = subprocess.Popen(
@@ -580,7 +610,7 @@ def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
             "sandbox",
             str(SCHEMAS / "call_tracking.json"),
             "--client-secret",
-            SECRET,
+            SHELL_HOSTILE_SECRET,
             "--db",
             str(tmp_path / "s.db"),
             "--seed",
@@ -591,22 +621,18 @@ def test_the_command_prints_what_a_client_needs_and_stops_cleanly(
         text=True,
     )
     try:
-        assert process.stdout is not None
-        settings = {}
-        for line in process.stdout:
-            name, equals, value = line.strip().partition("=")
-            if equals:
-                settings[name] = value
-            if "Ctrl-C" in line:
-                break
-        assert settings["CS_CLIENT_SECRET"] == SECRET
+        banner = _banner_of(process)
+        assert "export CS_CLIENT_SECRET=" in banner
+        settings = _shell_settings(banner, tmp_path)
+        assert not (tmp_path / "pwned").exists()
+        assert settings["CS_CLIENT_SECRET"] == SHELL_HOSTILE_SECRET
         assert settings["CS_PROJECT_ID"] == "123456"
         assert settings["CS_AUTH_URL"].startswith("http://127.0.0.1:")
         token = httpx.post(
             settings["CS_AUTH_URL"],
             json={
                 "client_id": settings["CS_CLIENT_ID"],
-                "client_secret": SECRET,
+                "client_secret": settings["CS_CLIENT_SECRET"],
                 "grant_type": "client_credentials",
             },
         )
@@ -656,3 +682,118 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
     finally:
         sandbox.stop()
+
+
+# -- several versions of one integration --------------------------------------------------
+
+
+def schema_version(
+    tmp_path: Path, version: int, name: str = "call_tracking", **changes: Any
+) -> Integration:
+    """call_tracking.json at another integrationVersion: ``call_duration`` replaced by a
+    required ``call_cost`` from version 2 on."""
+    document = json.loads((SCHEMAS / "call_tracking.json").read_text())
+    document.update({"integrationVersion": version, "name": name, **changes})
+    if version >= 2:
+        document["fields"] = [
+            field for field in document["fields"] if field["name"] != "call_duration"
+        ] + [{"name": "call_cost", "type": "FLOAT", "optional": False}]
+    path = tmp_path / f"{name}_v{version}.json"
+    path.write_text(json.dumps(document))
+    return load_integration(str(path))
+
+
+def v2_item(user: str = "u2") -> dict[str, Any]:
+    fields = {
+        key: value for key, value in enrichment().items() if key != "call_duration"
+    }
+    return {
+        "userId": user,
+        "sessionNumber": 1,
+        "enrichment": {**fields, "call_cost": 1.5},
+    }
+
+
+def test_each_request_is_checked_against_the_version_it_names(tmp_path: Path) -> None:
+    sandbox = start([CALL_TRACKING, schema_version(tmp_path, 2)])
+    try:
+        token = token_of(sandbox)
+        assert post(sandbox, body(item("u1")), token).status_code == 200
+        assert (
+            post(sandbox, body(v2_item(), integrationVersion=2), token).status_code
+            == 200
+        )
+        # Each version's rules, not the union of them:
+        old_in_new = post(sandbox, body(item("u3"), integrationVersion=2), token)
+        assert old_in_new.status_code == 400
+        assert old_in_new.json()["field"] == "call_duration"
+        new_in_old = post(sandbox, body(v2_item("u4")), token)
+        assert new_in_old.status_code == 400
+        assert new_in_old.json()["field"] == "call_cost"
+        unknown = post(sandbox, body(item(), integrationVersion=3), token)
+        assert unknown.status_code == 400
+        assert unknown.json()["errorCode"] == "INVALID_INTEGRATION_VERSION"
+        assert "versions 1, 2" in unknown.json()["errorMessage"]
+        stored = {
+            e["userId"]: e["integrationVersion"] for e in sandbox.store.enrichments()
+        }
+        assert stored == {"u1": 1, "u2": 2}
+        assert sandbox.integration.version == 2  # the latest
+    finally:
+        sandbox.stop()
+
+
+def test_a_gap_between_versions_is_fine(tmp_path: Path) -> None:
+    sandbox = start([schema_version(tmp_path, 3), CALL_TRACKING])
+    try:
+        assert list(sandbox.integrations) == [1, 3]
+        assert post(sandbox, body(v2_item(), integrationVersion=3)).status_code == 200
+        answer = post(sandbox, body(item(), integrationVersion=2))
+        assert answer.json()["errorCode"] == "INVALID_INTEGRATION_VERSION"
+    finally:
+        sandbox.stop()
+
+
+def test_the_banner_names_every_version(tmp_path: Path) -> None:
+    from generator.sandbox.banner import banner
+
+    sandbox = Sandbox([CALL_TRACKING, schema_version(tmp_path, 2)])
+    try:
+        first = banner(sandbox).splitlines()[0]
+        assert first.startswith(
+            "# enrichgen sandbox: call_tracking integration versions 1, 2 on"
+        )
+    finally:
+        sandbox.stop()
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            {"version": 1},
+            "call_tracking_v1.json are both integrationVersion 1: each schema of an "
+            'integration has its own "integrationVersion"',
+        ),
+        (
+            {"version": 2, "name": "live_chat"},
+            "are schemas of different integrations (call_tracking, live_chat)",
+        ),
+    ],
+    ids=["same version", "another integration"],
+)
+def test_schemas_that_are_not_versions_of_one_integration_are_refused(
+    tmp_path: Path, second: dict[str, Any], message: str
+) -> None:
+    other = schema_version(tmp_path, **second)
+    with pytest.raises(SandboxOptionError, match="integration"):
+        Sandbox([CALL_TRACKING, other])
+    result = enrichgen(
+        "sandbox", str(SCHEMAS / "call_tracking.json"), other.schema_path
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("Error")
+    ]
+    assert len(error_lines) == 1 and message in error_lines[0]

@@ -1,16 +1,18 @@
 """The sandbox's HTTP side: the token and enrichment endpoints, and two pages to look inside.
 
-A Starlette application wrapped in a small ASGI layer that writes one log line per request and
-can drop a connection without answering (a fault the client must survive).
+A Starlette application wrapped in a small ASGI layer that refuses a ``Host`` the sandbox does
+not answer for, writes one log line per request and can drop a connection without answering (a
+fault the client must survive).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +23,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from generator.integration_spec import Integration
+from generator.sandbox.bodies import (
+    MAX_BODY_BYTES,
+    MAX_TOKEN_BODY_BYTES,
+    BodyProblem,
+    body_limit,
+    must_close,
+    read_body,
+)
 from generator.sandbox.checks import (
     Refusal,
     batch_size,
@@ -29,6 +39,7 @@ from generator.sandbox.checks import (
     read_batch,
 )
 from generator.sandbox.faults import Faults
+from generator.sandbox.hosts import host_header_problem
 from generator.sandbox.store import Store
 from generator.sandbox.tokens import (
     TokenClaims,
@@ -40,7 +51,10 @@ from generator.sandbox.tokens import (
 logger = logging.getLogger("enrichgen.sandbox")
 
 SCOPE = "enrichment"
-MAX_BODY_BYTES = 10_000_000
+TOKEN_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+# What the listing page accepts for an integer filter: SQLite's integers are 64-bit.
+_QUERY_INT_MAX = 2**63 - 1
+_LOG_TEXT_MAX = 200
 _DROP_HEADER = b"x-sandbox-drop"
 _NOTE_HEADER = b"x-sandbox-note"
 
@@ -91,8 +105,29 @@ class Credentials:
     project_id: int
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a client's text echoed in an answer (an
+    unknown key holding a lone surrogate) can always be encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode(
+            "ascii"
+        )
+
+
+def printable(text: str, limit: int = _LOG_TEXT_MAX) -> str:
+    """``text`` as one line of ASCII: control and non-ASCII characters escaped, cut to
+    ``limit`` characters. A client's text (a path, an unknown key) goes through it before it
+    reaches a log line, so that a ``\\r\\n`` in it cannot forge another line."""
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    escaped = "".join(
+        char if char.isprintable() else f"\\x{ord(char):02x}" for char in escaped
+    )
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
+
+
 def _note(response: Response, note: str) -> Response:
-    response.headers[_NOTE_HEADER.decode()] = note
+    response.headers[_NOTE_HEADER.decode()] = printable(note)
     return response
 
 
@@ -102,12 +137,12 @@ def _refusal(refusal: Refusal) -> Response:
     )
     if refusal.field is not None:
         detail += f" field {refusal.field}"
-    return _note(JSONResponse(refusal.body(), status_code=refusal.status), detail)
+    return _note(AsciiJSONResponse(refusal.body(), status_code=refusal.status), detail)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return _note(
-        JSONResponse(
+        AsciiJSONResponse(
             {"error": error, "error_description": description}, status_code=status
         ),
         error,
@@ -119,14 +154,19 @@ class SandboxApp:
 
     def __init__(
         self,
-        integration: Integration,
+        integrations: Mapping[int, Integration],
         credentials: Credentials,
         issuer: TokenIssuer,
         store: Store,
         faults: Faults,
         clock: Callable[[], float] = time.time,
+        *,
+        port: int,
+        body_timeout: float = 30.0,
     ) -> None:
-        self.integration = integration
+        self.integrations = dict(integrations)
+        self.port = port
+        self.body_timeout = body_timeout
         self.credentials = credentials
         self.issuer = issuer
         self.store = store
@@ -146,15 +186,29 @@ class SandboxApp:
     # -- the token endpoint -------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
-        content = await request.body()
-        form = "application/x-www-form-urlencoded" in request.headers.get(
-            "content-type", ""
-        )
+        # A web page can post text/plain or a form without asking the browser first (CORS);
+        # JSON it cannot, and the form holds nothing a page could know (the secret).
+        media_type = request.headers.get("content-type", "").partition(";")[0]
+        media_type = media_type.strip().lower()
+        if media_type not in TOKEN_CONTENT_TYPES:
+            return self._token_refused(
+                415,
+                "invalid_request",
+                "the body is application/json or application/x-www-form-urlencoded",
+            )
+        content = await read_body(request, MAX_TOKEN_BODY_BYTES, self.body_timeout)
+        if isinstance(content, BodyProblem):
+            return self._token_refused(
+                content.status, "invalid_request", content.message
+            )
+        form = media_type == "application/x-www-form-urlencoded"
         try:
             if form:
                 answer = {
                     key: values[-1]
-                    for key, values in parse_qs(content.decode("utf-8")).items()
+                    for key, values in parse_qs(
+                        content.decode("utf-8"), max_num_fields=20
+                    ).items()
                 }
             else:
                 answer = parse_json(content)
@@ -194,7 +248,7 @@ class SandboxApp:
             )
         self.stats.tokens_issued += 1
         claims = TokenClaims(client_id, self.credentials.project_id, SCOPE)
-        return JSONResponse(
+        return AsciiJSONResponse(
             {
                 "access_token": self.issuer.issue(claims, self.clock()),
                 "token_type": "Bearer",
@@ -260,12 +314,12 @@ class SandboxApp:
         claims = self._bearer(request)
         if isinstance(claims, Response):
             return claims
-        content = await request.body()
-        if len(content) > MAX_BODY_BYTES:
-            self.stats.faults["tooLarge"] += 1
-            return _refusal(
-                Refusal(413, "PAYLOAD_TOO_LARGE", f"more than {MAX_BODY_BYTES} bytes")
-            )
+        content = await read_body(request, MAX_BODY_BYTES, self.body_timeout)
+        if isinstance(content, BodyProblem):
+            if content.status == 413:
+                self.stats.faults["tooLarge"] += 1
+                return _refusal(Refusal(413, "PAYLOAD_TOO_LARGE", content.message))
+            return _refusal(Refusal(content.status, "INVALID_REQUEST", content.message))
         body = parse_body(content)
         if isinstance(body, Refusal):
             return _refusal(body)
@@ -278,10 +332,10 @@ class SandboxApp:
                     f"at most {settings.max_batch_size} enrichments per request",
                 )
             )
-        items = read_batch(self.integration, claims.project_id, body)
+        items = read_batch(self.integrations, claims.project_id, body)
         if isinstance(items, Refusal):
             return _refusal(items)
-        written = self.store.write(claims.project_id, self.integration.version, items)
+        written = self.store.write(claims.project_id, body["integrationVersion"], items)
         self.stats.batches_accepted += 1
         self.stats.items_accepted += written
         if self.faults.drop():
@@ -290,7 +344,8 @@ class SandboxApp:
             response.headers[_DROP_HEADER.decode()] = "1"
             return _note(response, f"stored {written}, connection dropped")
         return _note(
-            JSONResponse({"success": True, "accepted": written}), f"stored {written}"
+            AsciiJSONResponse({"success": True, "accepted": written}),
+            f"stored {written}",
         )
 
     # -- looking inside -----------------------------------------------------------------
@@ -304,18 +359,30 @@ class SandboxApp:
             ("sessionNumber", "session_number", int),
             ("limit", "limit", int),
         ):
-            if name in query:
-                try:
-                    filters[key] = kind(query[name])
-                except ValueError:
-                    return JSONResponse(
-                        {"error": f"{name} must be an integer"}, status_code=400
-                    )
+            if name not in query:
+                continue
+            value = query[name]
+            if kind is str:
+                filters[key] = value
+            elif (
+                value.isascii()
+                and value.isdigit()
+                and len(value) <= 19
+                and int(value) <= _QUERY_INT_MAX
+            ):
+                filters[key] = int(value)
+            else:
+                return AsciiJSONResponse(
+                    {"error": f"{name} is an integer from 0 to {_QUERY_INT_MAX}"},
+                    status_code=400,
+                )
         enrichments = self.store.enrichments(**filters)
-        return JSONResponse({"count": len(enrichments), "enrichments": enrichments})
+        return AsciiJSONResponse(
+            {"count": len(enrichments), "enrichments": enrichments}
+        )
 
     async def show_stats(self, request: Request) -> Response:
-        return JSONResponse(self.stats.as_json(self.store.count()))
+        return AsciiJSONResponse(self.stats.as_json(self.store.count()))
 
     # -- the ASGI layer -----------------------------------------------------------------
 
@@ -326,6 +393,15 @@ class SandboxApp:
         started = time.perf_counter()
         self.stats.requests += 1
         dropped = False
+        body_read = False
+        limit = body_limit(scope["path"])
+
+        async def receive_body() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                body_read = True
+            return message
 
         async def send_answer(message: Message) -> None:
             nonlocal dropped
@@ -335,14 +411,20 @@ class SandboxApp:
                     if name == _DROP_HEADER:
                         dropped = True
                     elif name == _NOTE_HEADER:
-                        note = value.decode("latin-1")
+                        note = value.decode("ascii")
                     else:
                         headers.append((name, value))
+                # After a 408 or 413 the rest of the body is not read: the connection
+                # cannot carry another request.
+                if message["status"] in (408, 413) or (
+                    not body_read and must_close(scope["headers"], limit)
+                ):
+                    headers.append((b"connection", b"close"))
                 # Logged before the answer leaves: whoever reads it has the line already.
                 logger.info(
                     "%s %s %s %.1f ms %s",
-                    scope["method"],
-                    scope["path"],
+                    printable(scope["method"]),
+                    printable(scope["path"]),
                     "dropped" if dropped else message["status"],
                     (time.perf_counter() - started) * 1000,
                     note,
@@ -351,7 +433,22 @@ class SandboxApp:
             if not dropped:
                 await send(message)
 
-        await self.starlette(scope, receive, send_answer)
+        host = [value for name, value in scope["headers"] if name == b"host"]
+        problem = host_header_problem(
+            host[0].decode("latin-1") if len(host) == 1 else None, self.port
+        )
+        if problem is not None:
+            # 421 Misdirected Request: this server does not answer for that name.
+            answer = _note(
+                AsciiJSONResponse(
+                    {"error": "misdirected_request", "error_description": problem},
+                    status_code=421,
+                ),
+                "misdirected_request",
+            )
+            await answer(scope, receive_body, send_answer)
+            return None
+        await self.starlette(scope, receive_body, send_answer)
         if dropped:
             # Nothing has been written. uvicorn closes the connection without a byte when
             # the application returns something other than None: the client sees a

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -73,10 +74,10 @@ def value_problem(kind: FieldType, value: object) -> str | None:
     if kind is FieldType.STRING:
         if not isinstance(value, str):
             return f"expected a string, got {_json_type(value)}"
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:
-            return "the string is not valid UTF-8 (it holds a lone surrogate)"
+        problem = _utf8_problem(value)
+        if problem is not None:
+            return problem
+        size = len(value.encode("utf-8"))
         if size > MAX_STRING_BYTES:
             return f"a string has at most {MAX_STRING_BYTES} UTF-8 bytes, this one has {size}"
     elif kind is FieldType.INT:
@@ -102,6 +103,20 @@ def value_problem(kind: FieldType, value: object) -> str | None:
     return None
 
 
+def _utf8_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the string is not valid UTF-8 (it holds a lone surrogate)"
+    return None
+
+
+def shortened(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters: a client's text quoted in an answer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
@@ -124,13 +139,16 @@ def _item_problem(
         return None, f"an enrichment item is an object, got {_json_type(item)}"
     unknown = sorted(set(item) - ITEM_KEYS)
     if unknown:
-        return unknown[0], f"unknown key {unknown[0]!r}"
+        return unknown[0], f"unknown key {shortened(unknown[0])}"
     user_id = item.get("userId")
     if not isinstance(user_id, str) or not user_id:
         return "userId", "userId is a non-empty string"
+    problem = _utf8_problem(user_id)
+    if problem is not None:
+        return "userId", f"userId: {problem}"
     session_number = item.get("sessionNumber")
-    if not _is_int(session_number) or session_number < 1:
-        return "sessionNumber", "sessionNumber is an integer of 1 or more"
+    if not _is_int(session_number) or not 1 <= session_number <= INT_MAX:
+        return "sessionNumber", f"sessionNumber is an integer from 1 to {INT_MAX}"
     number = item.get("enrichmentNumber", 1)
     if not _is_int(number) or number not in (1, 2, 3):
         return "enrichmentNumber", "enrichmentNumber is 1, 2 or 3"
@@ -140,7 +158,10 @@ def _item_problem(
     types = {field.wire_name: field for field in integration.fields}
     for key in enrichment:
         if key not in types:
-            return key, f"unknown field {key!r}: this integration has {sorted(types)}"
+            return (
+                key,
+                f"unknown field {shortened(key)}: this integration has {sorted(types)}",
+            )
     for field in integration.fields:
         if field.wire_name not in enrichment:
             if field.optional:
@@ -167,9 +188,13 @@ def batch_size(body: Any) -> int:
 
 
 def read_batch(
-    integration: Integration, project_id: int, body: Any
+    integrations: Mapping[int, Integration], project_id: int, body: Any
 ) -> list[StoredItem] | Refusal:
-    """The items of a valid request body, or why the whole request is refused."""
+    """The items of a valid request body, or why the whole request is refused.
+
+    ``integrations`` holds every version of the integration the sandbox serves, by
+    ``integrationVersion``: each request is checked against the version it names.
+    """
     if not isinstance(body, dict):
         return Refusal(400, "INVALID_REQUEST", "the body is a JSON object")
     unknown = sorted(set(body) - ENVELOPE_KEYS)
@@ -177,7 +202,7 @@ def read_batch(
         return Refusal(
             400,
             "INVALID_REQUEST",
-            f"unknown key {unknown[0]!r} in the body",
+            f"unknown key {shortened(unknown[0])} in the body",
             field=unknown[0],
         )
     for key in ("integrationVersion", "projectId", "enrichments"):
@@ -186,19 +211,21 @@ def read_batch(
                 400, "INVALID_REQUEST", f"the body has no {key!r}", field=key
             )
     version = body["integrationVersion"]
-    if not _is_int(version) or version != integration.version:
+    integration = integrations.get(version) if _is_int(version) else None
+    if integration is None:
+        known = ", ".join(str(known) for known in sorted(integrations))
         return Refusal(
             400,
             "INVALID_INTEGRATION_VERSION",
-            f"integrationVersion {version!r} is not known: this integration is at "
-            f"version {integration.version}",
+            f"integrationVersion {shortened(version)} is not known: this integration has "
+            f"version{'s' if len(integrations) > 1 else ''} {known}",
             field="integrationVersion",
         )
     if not _is_int(body["projectId"]) or body["projectId"] != project_id:
         return Refusal(
             403,
             "FORBIDDEN_PROJECT",
-            f"the token is for project {project_id}, not {body['projectId']!r}",
+            f"the token is for project {project_id}, not {shortened(body['projectId'])}",
             field="projectId",
         )
     enrichments = body["enrichments"]

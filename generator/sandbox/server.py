@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import math
 import secrets
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +17,24 @@ import uvicorn
 
 from generator.integration_spec import Integration
 from generator.sandbox.app import Credentials, QuietDrops, SandboxApp
+from generator.sandbox.connections import SandboxConnection
 from generator.sandbox.faults import Faults, FaultSettings
+from generator.sandbox.hosts import is_loopback
 from generator.sandbox.store import Store
 from generator.sandbox.tokens import TokenIssuer
+from generator.sandbox.versions import VersionsError, integration_versions
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 DEFAULT_PROJECT_ID = 123456
+IDLE_TIMEOUT = 5.0
+"""Seconds a connection may wait, from its start or its last answer, before its next request
+head has arrived whole; then it is closed."""
+BODY_TIMEOUT = 30.0
+"""Seconds a request body may take to arrive whole; then 408 and the connection is closed."""
+MAX_CONNECTIONS = 512
+"""Connections open at once beyond which requests are answered 503."""
 
 
 class SandboxError(Exception):
@@ -33,15 +43,6 @@ class SandboxError(Exception):
 
 class SandboxOptionError(SandboxError):
     """An option the sandbox does not accept."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -66,11 +67,17 @@ class Sandbox:
     ``sandbox.auth_url``, ``sandbox.client_id``, ``sandbox.client_secret`` and
     ``sandbox.project_id`` are what a client needs. ``serve_forever()`` runs it in the
     foreground instead (the ``enrichgen sandbox`` command).
+
+    ``Sandbox([v1, v2])`` serves several versions of one integration (same ``name``, each
+    its own ``integrationVersion``): each request is checked against the version it names.
+    ``idle_timeout`` and ``body_timeout`` bound how long a connection may keep the sandbox
+    waiting, ``max_connections`` how many may be open before requests get 503 (see
+    ``IDLE_TIMEOUT``, ``BODY_TIMEOUT`` and ``MAX_CONNECTIONS``).
     """
 
     def __init__(
         self,
-        integration: Integration,
+        integration: Integration | Sequence[Integration],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -81,7 +88,16 @@ class Sandbox:
         faults: FaultSettings | None = None,
         db: str | None = None,
         clock: Callable[[], float] = time.time,
+        idle_timeout: float = IDLE_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        try:
+            self.integrations = integration_versions(
+                [integration] if isinstance(integration, Integration) else integration
+            )
+        except VersionsError as error:
+            raise SandboxOptionError(str(error)) from None
         if not is_loopback(host):
             raise SandboxOptionError(
                 f"--host {host} is not a loopback address: the sandbox serves plain http, "
@@ -91,11 +107,16 @@ class Sandbox:
             raise SandboxOptionError("--token-ttl is a number of seconds, 1 or more")
         if project_id < 1:
             raise SandboxOptionError("--project-id is a positive integer")
+        if not (idle_timeout > 0 and body_timeout > 0 and max_connections > 0):
+            raise SandboxOptionError(
+                "the idle and body timeouts are seconds above 0, and max_connections 1 or more"
+            )
         fault_settings = faults or FaultSettings()
         problems = fault_settings.problems()
         if problems:
             raise SandboxOptionError("; ".join(problems))
-        self.integration = integration
+        # The latest version: what a client that names no version is generated for.
+        self.integration = list(self.integrations.values())[-1]
         self.credentials = Credentials(
             client_id or f"sandbox-{secrets.token_hex(4)}",
             client_secret or secrets.token_urlsafe(24),
@@ -111,12 +132,14 @@ class Sandbox:
             self._socket.close()
             raise SandboxError(f"cannot open the database {db}: {error}") from None
         self.app = SandboxApp(
-            integration,
+            self.integrations,
             self.credentials,
             TokenIssuer(self.url, token_ttl),
             self.store,
             Faults(fault_settings),
             clock,
+            port=bound_port,
+            body_timeout=body_timeout,
         )
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -124,9 +147,13 @@ class Sandbox:
                 log_config=None,
                 access_log=False,
                 lifespan="off",
-                http="h11",
+                http=SandboxConnection.waiting_at_most(idle_timeout),
                 loop="asyncio",
                 timeout_graceful_shutdown=2,
+                # Our own deadline closes idle connections first (connections.py).
+                timeout_keep_alive=math.ceil(idle_timeout),
+                # uvicorn counts the connection asking among those open.
+                limit_concurrency=max_connections + 1,
             )
         )
         logging.getLogger("uvicorn.error").addFilter(QuietDrops())
@@ -147,6 +174,14 @@ class Sandbox:
     @property
     def project_id(self) -> int:
         return self.credentials.project_id
+
+    def connection_sockets(self) -> list[Any]:
+        """The sockets of the client connections open now (to look at their options and
+        count them; closing them is uvicorn's business)."""
+        return [
+            connection.transport.get_extra_info("socket")
+            for connection in list(self._server.server_state.connections)
+        ]
 
     def stats(self) -> dict[str, Any]:
         return self.app.stats.as_json(self.store.count())
