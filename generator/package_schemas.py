@@ -17,7 +17,7 @@ from typing import Any
 
 from generator.integration import Integration, load_integration
 from generator.package import MANIFEST_NAME
-from generator.problems import Problem, SchemaError
+from generator.problems import SchemaError
 from generator.schema_loader import read_schema_file
 
 # A manifest lists ~30 files and a few schemas of at most 50 fields: these bounds are far above
@@ -40,7 +40,7 @@ def load_schema_or_package(path: str, integration_version: int | None = None) ->
     """
     if Path(path).is_dir():
         return package_integration(Path(path), integration_version)
-    return _load(path)
+    return load_integration(path)
 
 
 def package_integration(package_dir: Path, integration_version: int | None = None) -> Integration:
@@ -80,16 +80,6 @@ def package_integrations(package_dir: Path) -> dict[int, Integration]:
     return integrations
 
 
-def _load(path: str) -> Integration:
-    try:
-        return load_integration(path)
-    except RecursionError:
-        # json gives up on very deep nesting with RecursionError, which is not a JSON error.
-        raise SchemaError(
-            [Problem(path, "the JSON is nested too deeply to read; a schema is two levels deep")]
-        ) from None
-
-
 def _manifest(manifest_path: Path, package_dir: Path) -> Any:
     if not manifest_path.is_file():
         raise PackageError(
@@ -106,10 +96,6 @@ def _manifest(manifest_path: Path, package_dir: Path) -> Any:
         return read_schema_file(str(manifest_path)).document
     except SchemaError as error:
         raise PackageError(f"{error.problems[0]} (regenerate the package)") from None
-    except RecursionError:
-        raise PackageError(
-            f"{manifest_path}: the JSON is nested too deeply to read: regenerate the package"
-        ) from None
 
 
 def _entries(manifest_path: Path, manifest: Any) -> list[Any]:
@@ -169,7 +155,7 @@ def _embedded_integration(
         copy = Path(directory) / f"{stem}.json"
         copy.write_text(text, "utf-8")
         try:
-            integration = _load(str(copy))
+            integration = load_integration(str(copy))
         except SchemaError as error:
             raise SchemaError(
                 [

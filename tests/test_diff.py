@@ -404,6 +404,7 @@ def test_a_bad_manifest_is_refused_in_one_line(
         (b"[]", "not an enrichgen manifest"),
         (b"{\"generator\": \"other\"}", "not an enrichgen manifest"),
         (b"[" * 100_000, "nested too deeply"),
+        (b'{"generator": "enrichgen", "integrations": ' + b"9" * 5000 + b"}", "too long to read"),
         (b" " * (MAX_MANIFEST_BYTES + 1), "more than any manifest enrichgen writes"),
     ],
 )
@@ -441,12 +442,25 @@ def test_an_invalid_schema_gives_the_validate_messages_for_each_side() -> None:
     )
 
 
-def test_a_deeply_nested_schema_file_is_one_line(tmp_path: Path) -> None:
-    deep = tmp_path / "deep.json"
-    deep.write_text("[" * 100_000, "utf-8")
-    result = enrichgen("diff", str(deep), BASE)
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "the JSON is nested too deeply to read; a schema is three levels deep"),
+        (
+            '{"integrationVersion": ' + "9" * 5000 + ', "fields": []}',
+            "a number is too long to read (thousands of digits); write a small one",
+        ),
+    ],
+)
+def test_json_that_python_refuses_to_parse_is_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(text, "utf-8")
+    result = enrichgen("diff", str(schema), BASE)
     assert result.exit_code == 2
-    assert result.stderr == f"{deep}: /: the JSON is nested too deeply to read; a schema is two levels deep\n"
+    assert result.stderr == f"{schema}: /: {message}\n"
+    assert enrichgen("validate", str(schema)).stderr == result.stderr
 
 
 def test_a_directory_that_is_not_a_package(tmp_path: Path) -> None:
