@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SCHEMAS, enrichgen
-from generator.integration import load_integration
+from generator.integration import Field, FieldType, Integration, load_integration
+from generator.names import field_identifier
 from generator.package_schemas import MAX_INTEGRATIONS, MAX_MANIFEST_BYTES, MAX_SCHEMA_BYTES
-from generator.schema_diff import DataAlreadySent, Kind, compare, summary_lines
+from generator.schema_diff import Change, DataAlreadySent, Kind, compare, summary_lines
 
 DIFF_SCHEMAS = ROOT / "tests" / "diff_schemas"
 SNAPSHOTS = ROOT / "tests" / "diff_snapshots"
@@ -316,6 +319,16 @@ def test_a_package_with_several_versions_compares_the_latest_unless_told(tmp_pat
     )
 
 
+def test_two_packages_compare_the_version_asked_of_each(tmp_path: Path) -> None:
+    renamed = "tests/diff_schemas/field_renamed.json"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old = _package(tmp_path / "old", [_entry(BASE)])
+    new = _package(tmp_path / "new", [_entry(BASE), _entry(renamed)])
+    assert enrichgen("diff", old, new).stdout == enrichgen("diff", BASE, renamed).stdout
+    assert enrichgen("diff", old, new, "--integration-version", "1").exit_code == 0
+
+
 def test_a_schema_without_a_name_takes_the_package_name(tmp_path: Path) -> None:
     schema = _schema(BASE)
     del schema["name"]
@@ -493,3 +506,79 @@ def test_the_installed_command_exits_with_the_documented_codes(tmp_path: Path) -
     assert changed.returncode == 1 and changed.stdout.startswith("integrationVersion 1 → 2")
     bad = run(BASE, str(tmp_path / "missing.json"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+# --- properties of the classification on random integrations --------------------------------
+
+# A small pool of names, labels and descriptions, so that random pairs share fields often.
+_NAMES = ["call_duration", "call_length", "callOutcome", "agent", "queue", "rating"]
+
+
+@st.composite
+def _integrations(draw: st.DrawFn) -> Integration:
+    names = draw(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=5, unique=True))
+    fields = tuple(
+        Field(
+            wire_name=name,
+            identifier=field_identifier(name),
+            type=draw(st.sampled_from(FieldType)),
+            optional=draw(st.booleans()),
+            label=draw(st.sampled_from([None, "Duration", "Outcome"])),
+            description=draw(st.sampled_from([None, "Seconds", "Free text\n\u2028"])),
+        )
+        for name in names
+    )
+    return Integration(
+        name=draw(st.sampled_from(["call_tracking", "phone_calls"])),
+        package="call_tracking_enrichment",
+        version=draw(st.integers(1, 3)),
+        label=draw(st.sampled_from([None, "Calls"])),
+        description=None,
+        fields=fields,
+        schema_path="random.json",
+        schema_sha256="",
+    )
+
+
+def _mirror(change: Change) -> Kind:
+    """The kind the same change has when OLD and NEW are swapped."""
+    if change.kind is Kind.FIELD_REMOVED:
+        optional = change.old["optional"]
+        return Kind.FIELD_ADDED_OPTIONAL if optional else Kind.FIELD_ADDED_REQUIRED
+    return {
+        Kind.FIELD_ADDED_OPTIONAL: Kind.FIELD_REMOVED,
+        Kind.FIELD_ADDED_REQUIRED: Kind.FIELD_REMOVED,
+        Kind.FIELD_NOW_REQUIRED: Kind.FIELD_NOW_OPTIONAL,
+        Kind.FIELD_NOW_OPTIONAL: Kind.FIELD_NOW_REQUIRED,
+    }.get(change.kind, change.kind)
+
+
+def _wire_shape(integration: Integration) -> set[tuple[str, FieldType, bool]]:
+    return {(field.wire_name, field.type, field.optional) for field in integration.fields}
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=_integrations(), new=_integrations())
+def test_the_classification_accounts_for_every_field_and_mirrors_when_swapped(
+    old: Integration, new: Integration
+) -> None:
+    diff = compare(old, new)
+    assert compare(old, old).changes == ()
+    old_names = {field.wire_name for field in old.fields}
+    new_names = {field.wire_name for field in new.fields}
+    # Each field only on one side is in exactly one change that removes, adds or renames it.
+    gone = [c.old["name"] for c in diff.changes if c.kind in (Kind.FIELD_REMOVED, Kind.FIELD_RENAMED)]
+    came = [
+        c.new["name"]
+        for c in diff.changes
+        if c.kind in (Kind.FIELD_ADDED_OPTIONAL, Kind.FIELD_ADDED_REQUIRED, Kind.FIELD_RENAMED)
+    ]
+    assert sorted(gone) == sorted(old_names - new_names)
+    assert sorted(came) == sorted(new_names - old_names)
+    # A new integrationVersion exactly when the wire shape (names, types, optionality) differs.
+    assert diff.new_version_needed is (_wire_shape(old) != _wire_shape(new))
+    # Swapping OLD and NEW mirrors every field change.
+    mirrored = sorted(_mirror(c).value for c in diff.changes if c.field)
+    assert mirrored == sorted(c.kind.value for c in compare(new, old).changes if c.field)
+    for line in diff.lines():
+        assert "\n" not in line and "\u2028" not in line
