@@ -107,6 +107,8 @@ class PythonChange:
 
 @dataclass(frozen=True)
 class Change:
+    """One classified change and what it means; ``line()`` and ``to_json()`` present it."""
+
     kind: Kind
     what: str  # one line: what changed
     new_version: bool  # Contentsquare must register a new integrationVersion
@@ -162,6 +164,8 @@ class Change:
 
 @dataclass(frozen=True)
 class DiffWarning:
+    """Something about the versions to check by hand (``kind`` is stable, as in the JSON)."""
+
     kind: str
     text: str
 
@@ -205,7 +209,9 @@ class SchemaDiff:
             return "no change: OLD and NEW describe the same integration"
         count = len(self.changes)
         guesses = sum(change.guess for change in self.changes)
-        parts = [f"{count} change{'s' if count > 1 else ''}" + (f" ({guesses} guessed)" if guesses else "")]
+        parts = [f"{count} change{'s' if count > 1 else ''}"]
+        if guesses:
+            parts[0] += f" ({guesses} guessed)"
         if self.new_version_needed:
             parts.append(
                 "Contentsquare must register a new integrationVersion; customers still on "
