@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from generator.integration import Field, FieldType, Integration
@@ -358,6 +359,18 @@ def _documentation_change(
     )
 
 
+_FROM_FILE_NAMES = (
+    ' (each is its file\'s name, which is the integration name when there is no "name" key: '
+    'give both schemas the same "name" to keep one package)'
+)
+
+
+def _named_by_file(integration: Integration) -> bool:
+    """Whether the name may come from the file name (a "name" key equal to it looks the same)."""
+    stem = Path(integration.schema_path).stem
+    return package_identifier(stem) == f"{integration.name}_enrichment"
+
+
 def _integration_changes(old: Integration, new: Integration) -> list[Change]:
     changes = []
     if old.name != new.name:
@@ -376,7 +389,10 @@ def _integration_changes(old: Integration, new: Integration) -> list[Change]:
         changes.append(
             Change(
                 kind=Kind.INTEGRATION_RENAMED,
-                what=f"integration name {_quote(old.name)} → {_quote(new.name)}",
+                what=(
+                    f"integration name {_quote(old.name)} → {_quote(new.name)}"
+                    + (_FROM_FILE_NAMES if _named_by_file(old) and _named_by_file(new) else "")
+                ),
                 new_version=False,
                 version_reason=_NO_VERSION_FOR_NAME,
                 python=(package_change,),

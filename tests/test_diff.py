@@ -52,6 +52,10 @@ CASES = {
         )
     },
     "version_lowered": ("tests/diff_schemas/field_added_optional.json", BASE),
+    "integration_named_by_files": (
+        "tests/diff_schemas/calls_v1.json",
+        "tests/diff_schemas/calls_v2.json",
+    ),
     "ambiguous_rename": (
         "tests/diff_schemas/ambiguous_rename_old.json",
         "tests/diff_schemas/ambiguous_rename_new.json",
