@@ -133,6 +133,58 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
 
 
 @cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per change and a verdict; json: the same as one JSON document.",
+)
+@click.option(
+    "--integration-version",
+    type=click.IntRange(min=1),
+    help="For a package holding several integration versions: the one to compare "
+    "(default: the latest).",
+)
+def diff(old: str, new: str, output_format: str, integration_version: int | None) -> None:
+    """Say what changes from OLD to NEW and what it means.
+
+    OLD and NEW are schema files or generated package directories. Each change is classified
+    (field added, removed, renamed, type changed, optional/required, label or description), with
+    whether Contentsquare must register a new integrationVersion, which Python names of the
+    package change, and whether data already sent stays valid. Exit 0 when nothing changed, 1
+    when something did, 2 for bad input.
+    """
+    import json
+
+    from generator.package_schemas import PackageError, load_schema_or_package
+    from generator.schema_diff import compare
+
+    if integration_version is not None and not (Path(old).is_dir() or Path(new).is_dir()):
+        raise click.UsageError("--integration-version is only for a generated package directory")
+    sides = []
+    for path in (old, new):
+        try:
+            sides.append(load_schema_or_package(path, integration_version))
+        except SchemaError as error:
+            _report(list(error.problems))
+        except PackageError as error:
+            click.echo(f"error: {error}", err=True)
+    if len(sides) < 2:
+        sys.exit(2)
+    result = compare(sides[0], sides[1])
+    if output_format == "json":
+        click.echo(json.dumps(result.to_json(old, new), indent=2, ensure_ascii=False))
+    else:
+        for line in result.lines():
+            click.echo(line)
+    sys.exit(1 if result.changes else 0)
+
+
+@cli.command()
 @click.argument("schemas", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--host",

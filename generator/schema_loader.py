@@ -62,4 +62,11 @@ def read_schema_file(path: str) -> SchemaFile:
     except json.JSONDecodeError as error:
         message = f"invalid JSON: {error.msg}"
         raise SchemaError([Problem(path, message, line=error.lineno, column=error.colno)]) from None
+    except RecursionError:
+        message = "the JSON is nested too deeply to read; a schema is three levels deep"
+        raise SchemaError([Problem(path, message)]) from None
+    except ValueError:
+        # The only other refusal of json: an integer longer than Python converts (4300 digits).
+        message = "a number is too long to read (thousands of digits); write a small one"
+        raise SchemaError([Problem(path, message)]) from None
     return SchemaFile(path, document, hashlib.sha256(raw).hexdigest())
