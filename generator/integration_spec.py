@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from enum import Enum
 from pathlib import Path
 
@@ -40,6 +41,8 @@ class Integration:
     fields: tuple[Field, ...]
     schema_path: str
     schema_sha256: str
+    schema: Any = field(default=None, compare=False, repr=False)
+    """The schema document as it was read (the manifest keeps a copy, for ``enrichgen diff``)."""
 
 
 def load_integration(path: str, package: str | None = None) -> Integration:
@@ -76,4 +79,5 @@ def load_integration(path: str, package: str | None = None) -> Integration:
         fields=fields,
         schema_path=path,
         schema_sha256=schema_file.sha256,
+        schema=document,
     )

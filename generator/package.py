@@ -71,6 +71,9 @@ def build_package(integration: Integration, command: str) -> dict[str, bytes]:
         "schema": integration.schema_path,
         "schema_sha256": integration.schema_sha256,
         "command": command,
+        "integrations": [
+            {"integrationVersion": integration.version, "schema": integration.schema}
+        ],
         "files": {path: sha256(data) for path, data in files.items()},
     }
     files[MANIFEST_NAME] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
