@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from generator.names import field_identifier, is_package_name, package_identifier
 from generator.problems import Problem, SchemaError
