@@ -8,7 +8,8 @@ Scenarios (each in its own process, so peak memory is its own):
   (c) models  - the generated client, from EnrichmentItem instances
   (d) naive   - one pydantic model per item, model_dump, json, a post per batch
   (e) stream  - the generated client reading a generator of --stream dicts
-The server answers 200 to everything, with TCP_NODELAY on; it runs in another process.
+The server answers 200 to everything, with TCP_NODELAY on, a thread per connection; it runs
+in another process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _serve(port_queue: Any) -> None:
-    server = HTTPServer(("127.0.0.1", 0), _Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
     port_queue.put(server.server_address[1])
     server.serve_forever()
 

@@ -47,14 +47,14 @@ class FieldSpec:
 FIELD_SPECS: dict[FieldType, FieldSpec] = {
     spec.type: spec
     for spec in (
-        FieldSpec(FieldType.STRING, "WireString", "WireString", {"type": "string"}),
+        FieldSpec(FieldType.STRING, "WireString", "BulkString", {"type": "string"}),
         FieldSpec(FieldType.INT, "WireInt", "WireInt", {"type": "integer"}),
         FieldSpec(FieldType.FLOAT, "WireFloat", "WireFloat", {"type": "number"}),
         FieldSpec(FieldType.BOOL, "WireBool", "WireBool", {"type": "boolean"}),
         FieldSpec(
             FieldType.DATETIME,
             "WireDatetime",
-            "WireDatetimeText",
+            "BulkDatetime",
             {"type": "string", "format": "date-time"},
         ),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +26,8 @@ class Reply:
     body: Any = field(default_factory=lambda: {"success": True})
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without an answer
-    stall: float = 0.0  # wait this long before answering
+    stall: float = 0.0  # wait this long before answering (and store nothing)
+    delay: float = 0.0  # wait this long, then store and answer (a slow but working server)
 
 
 Script = Callable[[list[dict[str, Any]]], Reply | None]
@@ -44,6 +45,11 @@ class ScriptedServer:
         self.headers_seen: list[dict[str, str]] = []
         self.store: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.tokens_issued = 0
+        self.in_flight = 0
+        self.most_in_flight = 0  # enrichment requests being handled at once, at the most
+        self.keys_in_flight: Counter[tuple[str, int, int]] = Counter()
+        self.key_overlaps = 0  # keys that arrived while a request holding them was in flight
+        self.peers: set[tuple[str, int]] = set()  # client addresses of enrichment requests
         self.valid_tokens: set[str] = set()
         self.lock = threading.Lock()
         self.stop_stalls = threading.Event()
@@ -149,10 +155,25 @@ class ScriptedServer:
                         reply = None
                     if reply is None:
                         reply = Reply()
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                    keys = [
+                        (item["userId"], item["sessionNumber"], item["enrichmentNumber"])
+                        for item in items
+                    ]
+                    server.key_overlaps += sum(1 for key in keys if key in server.keys_in_flight)
+                    server.keys_in_flight.update(keys)
+                if reply.delay:
+                    server.stop_stalls.wait(reply.delay)
+                with server.lock:
+                    server.in_flight -= 1
+                    server.keys_in_flight.subtract(keys)
+                    server.keys_in_flight = +server.keys_in_flight  # drop the zeros
                     if 200 <= reply.status < 300 and not reply.drop and not reply.stall:
                         for item in items:
                             key = (item["userId"], item["sessionNumber"], item["enrichmentNumber"])
                             server.store[key] = item["enrichment"]
+                    server.peers.add(self.client_address)
                 self._answer(reply)
 
         return Handler

@@ -37,6 +37,7 @@ The rules it keeps:
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -58,6 +59,11 @@ from .validation import InvalidItem, ValidItem, validate_chunk
 from .versions import IntegrationVersion
 
 logger = logging.getLogger(__package__)
+
+
+_KEY = operator.attrgetter("key")
+_WIRE = operator.attrgetter("wire")
+
 
 VALIDATION_CHUNK = 500
 SYSTEMATIC_REFUSALS = 4
@@ -239,7 +245,13 @@ class SendPlan:
         return self._finish()
 
     def _may_post(self, now: float) -> bool:
-        return len(self._in_flight) < self._window and now >= self._paused_until
+        """A batch in backoff keeps its place: a new batch starts only while fewer than
+        ``window`` batches are under way, so a dead endpoint costs a few batches' retries,
+        not every batch's."""
+        if len(self._in_flight) >= self._window or now < self._paused_until:
+            return False
+        under_way = len(self._in_flight) + len(self._backoff)
+        return self._ready[0].started or under_way < self._window
 
     def _next_timer(self) -> float | None:
         timers = [batch.not_before for batch in self._backoff]
@@ -285,7 +297,26 @@ class SendPlan:
 
     def _admit_chunk(self, items: list[object]) -> None:
         now = self.clock()
-        for result in validate_chunk(self._read, items, self.settings.version):
+        results = validate_chunk(self._read, items, self.settings.version)
+        self._read += len(items)
+        valid = [result for result in results if isinstance(result, ValidItem)]
+        if (
+            valid
+            and len(valid) == len(results)
+            and self._closed is None
+            and not self._waiting
+            and self._builder.fits(max(map(len, map(_WIRE, valid))))
+            and len(keys := set(map(_KEY, valid))) == len(valid)
+            and self._busy.isdisjoint(keys)
+        ):
+            # The common case, at one Python step per item: all valid, none too big, each
+            # key once, and none held back by a batch in flight.
+            batches, superseded = self._builder.extend(valid)
+            self.report.superseded += superseded
+            for batch in batches:
+                self._enqueue(batch, now)
+            return
+        for result in results:
             if isinstance(result, InvalidItem):
                 self._record(
                     ItemFailure(
@@ -300,7 +331,6 @@ class SendPlan:
                 self._reject(result, reason, None, None)
             else:
                 self._admit(result, now)
-        self._read += len(items)
 
     def _admit(self, item: ValidItem, now: float) -> None:
         if self._closed is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
-from .field_types import WireBool, WireDatetimeText, WireFloat, WireInt, WireString
+from .field_types import BulkDatetime, BulkString, WireBool, WireFloat, WireInt
 from .item import ItemEnvelope, ItemEnvelopeWire
 from .models import Enrichment
 from .versions import FieldType, IntegrationVersion
@@ -67,13 +67,13 @@ EnrichmentWire = TypedDict(
     "EnrichmentWire",
     {
         "lead_score": WireInt,
-        "lead_status": WireString,
+        "lead_status": BulkString,
         "deal_value": NotRequired[WireFloat | None],
         "is_existing_customer": WireBool,
-        "owner_team": NotRequired[WireString | None],
-        "converted_at": NotRequired[WireDatetimeText | None],
-        "last_contact": NotRequired[WireDatetimeText | None],
-        "class": NotRequired[WireString | None],
+        "owner_team": NotRequired[BulkString | None],
+        "converted_at": NotRequired[BulkDatetime | None],
+        "last_contact": NotRequired[BulkDatetime | None],
+        "class": NotRequired[BulkString | None],
     },
 )
 

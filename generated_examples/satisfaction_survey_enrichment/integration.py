@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
-from .field_types import WireBool, WireDatetimeText, WireFloat, WireInt, WireString
+from .field_types import BulkDatetime, BulkString, WireBool, WireFloat, WireInt
 from .item import ItemEnvelope, ItemEnvelopeWire
 from .models import Enrichment
 from .versions import FieldType, IntegrationVersion
@@ -66,10 +66,10 @@ EnrichmentWire = TypedDict(
         "nps_score": WireInt,
         "csat": NotRequired[WireFloat | None],
         "found_what_they_needed": WireBool,
-        "visit_purpose": NotRequired[WireString | None],
-        "verbatim_topic": NotRequired[WireString | None],
-        "answered_at": WireDatetimeText,
-        "survey-id": WireString,
+        "visit_purpose": NotRequired[BulkString | None],
+        "verbatim_topic": NotRequired[BulkString | None],
+        "answered_at": BulkDatetime,
+        "survey-id": BulkString,
     },
 )
 

@@ -234,6 +234,8 @@ class BaseClient(Generic[HttpClient]):
         return token
 
     def _unreachable(self, url: str, error: Exception) -> str:
+        if isinstance(error, _AttemptTooLong):
+            return f"{url} was still answering when the attempt's deadline passed"
         return f"{url} could not be reached ({type(error).__name__})"
 
     def _post_request(self, post: Post, token: Token) -> dict[str, Any]:

@@ -1,0 +1,320 @@
+"""The delivery engine over real sockets on 127.0.0.1: several batches in flight with the
+order of writes per key kept, fail fast on a dead endpoint, bounded attempts, fork safety,
+and the package command line stopped by a real signal and resumed where it said."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from call_tracking_enrichment import AsyncEnrichmentClient, EnrichmentClient
+
+from conftest import EXAMPLES, record_client_waits
+from scripted_server import Reply, ScriptedServer
+
+Key = tuple[str, int, int]
+
+
+def call(n: int, user: int) -> dict[str, Any]:
+    """The ``n``-th write, for the session of ``user``: its duration tells writes apart."""
+    return {
+        "userId": f"user-{user}",
+        "sessionNumber": 1,
+        "enrichmentNumber": 1,
+        "enrichment": {
+            "call_answered": True,
+            "call_duration": n,
+            "call_started_at": "2024-03-10T12:00:00Z",
+        },
+    }
+
+
+def last_writes(items: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    final = {}
+    for item in items:
+        final[(item["userId"], item["sessionNumber"], item["enrichmentNumber"])] = item[
+            "enrichment"
+        ]
+    return final
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+def options(server: ScriptedServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "client_id": "id",
+        "client_secret": "secret",
+        "project_id": 42,
+        "auth_url": server.auth_url,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_last_write_of_every_key_wins_whatever_the_answer_times(
+    server: ScriptedServer, kind: str
+) -> None:
+    rng = random.Random(11)
+    # 20,000 writes of 1,500 keys: each key written about 13 times, at random distances
+    # (some within the batches in flight, some far apart).
+    items = [call(n, rng.randrange(1_500)) for n in range(20_000)]
+    answer_times = random.Random(5)
+    server.script = lambda batch: Reply(delay=answer_times.uniform(0.0, 0.01))
+    settings = options(server, max_batch_size=100, max_in_flight=8)
+    if kind == "sync":
+        with EnrichmentClient(**settings) as client:
+            report = client.send(items)
+    else:
+
+        async def main() -> Any:
+            async with AsyncEnrichmentClient(**settings) as client:
+                return await client.send(items)
+
+        report = asyncio.run(main())
+    assert report.ok, str(report)
+    assert report.accepted + report.superseded == len(items)
+    assert server.store == last_writes(items)
+    assert server.most_in_flight > 1  # the batches really were in flight together
+    assert server.key_overlaps == 0  # and never two writes of one key at once
+
+
+def test_a_dead_endpoint_fails_the_whole_send_after_a_few_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there any more: every connection is refused
+    waits = record_client_waits(monkeypatch, "call_tracking_enrichment")
+    with ScriptedServer(endpoint=dead) as server:
+        with EnrichmentClient(**options(server, max_in_flight=4)) as client:
+            report = client.send(call(n, n) for n in range(20_000))
+    assert report.failed_count == 20_000 and report.accepted == 0
+    # At most the batches under way (4) and those started as the first three failed (2),
+    # each with its retries: not one request more once the breaker opened.
+    assert report.requests <= (4 + 3 - 1) * (5 + 1)
+    reasons = {failure.reason for failure in report.failed}
+    assert any("3 batches in a row were not delivered" in reason for reason in reasons)
+    assert all(dead in reason for reason in reasons)
+    assert sum(waits) < 60  # the backoff of a few batches, not of 40
+
+
+def _trickling_server(sent: list[int], stop: threading.Event) -> tuple[socket.socket, str]:
+    """Answers the token request, then answers each post with a body trickled a byte at
+    a time; ``sent`` counts the bytes of body that went out before the client hung up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+            while len(body) < length:
+                body += connection.recv(65536)
+            if b"/oauth/token" in head:
+                answer = json.dumps({"access_token": "t", "endpoint": url}).encode()
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+                return
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            try:
+                while not stop.wait(0.05):
+                    connection.sendall(b" ")
+                    sent[0] += 1
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, url
+
+
+def test_an_answer_trickled_slowly_is_given_up_at_the_batch_deadline() -> None:
+    sent = [0]
+    stop = threading.Event()
+    listener, url = _trickling_server(sent, stop)
+    try:
+        with EnrichmentClient(
+            "id",
+            "secret",
+            42,
+            auth_url=url + "/v1/oauth/token",
+            timeout=2.0,
+            batch_deadline=0.5,
+            max_retries=0,
+        ) as client:
+            report = client.send([call(1, 1)])
+    finally:
+        stop.set()
+        listener.close()
+    [failure] = report.failed
+    assert "still answering when the attempt's deadline passed" in failure.reason
+    # A byte every 0.05 s for the 0.5 s of the deadline: far fewer than the 100,000 the
+    # server was ready to trickle (bytes, not seconds, so a slow machine cannot fail it).
+    assert sent[0] < 1_000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_client_used_before_fork_works_in_the_child_with_its_own_connections(
+    server: ScriptedServer,
+) -> None:
+    with EnrichmentClient(**options(server)) as client:
+        assert client.send([call(1, 1)]).ok
+        parent_peers = set(server.peers)
+        # A thread of the parent holds the token lock while the process forks.
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold_the_lock() -> None:
+            with client._token_lock:
+                held.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        held.wait()
+        client._token = None  # the child must fetch a token, through the lock
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when its send worked
+            ok = client.send([call(2, 2)]).ok
+            os._exit(0 if ok else 1)
+        release.set()
+        holder.join()
+        status = _wait(pid)
+        assert client.send([call(3, 3)]).ok
+    assert os.waitstatus_to_exitcode(status) == 0
+    child_peers = server.peers - parent_peers
+    assert child_peers and not child_peers & parent_peers
+    assert server.store.keys() >= {("user-1", 1, 1), ("user-2", 1, 1), ("user-3", 1, 1)}
+
+
+def _wait(pid: int) -> int:
+    """The child's exit status; a child that hangs is killed (and the test fails)."""
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the child hung")
+
+
+def _cli(*args: str, server: ScriptedServer) -> subprocess.Popen[str]:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(EXAMPLES),
+        "CS_CLIENT_ID": "id",
+        "CS_CLIENT_SECRET": "secret",
+        "CS_PROJECT_ID": "42",
+        "CS_AUTH_URL": server.auth_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "call_tracking_enrichment", "send", *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_requests(server: ScriptedServer, count: int) -> None:
+    for _ in range(600):
+        if len(server.enrichment_requests) >= count:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the server never saw {count} requests")
+
+
+def _write_calls(path: Path, count: int) -> list[dict[str, Any]]:
+    items = [call(n, n % 700) for n in range(count)]
+    lines = [json.dumps(item) for item in items]
+    lines[2] = '{"not": "an item"}'  # line 3: rejected, written to --failed-out at once
+    path.write_text("\n".join(lines) + "\n")
+    return [item for number, item in enumerate(items, start=1) if number != 3]
+
+
+def test_ctrl_c_stops_the_send_and_says_where_to_resume(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    items = _write_calls(tmp_path / "calls.jsonl", 3_000)
+    server.script = lambda batch: Reply(delay=0.2)
+    failed_out = tmp_path / "failed.jsonl"
+    process = _cli(
+        str(tmp_path / "calls.jsonl"),
+        "--failed-out",
+        str(failed_out),
+        "--max-batch-size",
+        "100",
+        "--max-in-flight",
+        "2",
+        server=server,
+    )
+    _wait_for_requests(server, 2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "stopping: reading no more, finishing what is in flight" in err
+    assert "accepted" in out and "rejected" in out  # the summary
+    resume = int(re.search(r"resume with --start-line (\d+)", err).group(1))  # type: ignore[union-attr]
+    assert 3 < resume <= 3_000
+    written = [json.loads(line) for line in failed_out.read_text().splitlines()]
+    assert [entry["line"] for entry in written] == [3]
+    # Every line before the resume line has its outcome: stored, or in the file.
+    sent_before = [item for item in items if item["enrichment"]["call_duration"] < resume - 1]
+    stored_keys = set(server.store)
+    assert all(
+        (item["userId"], 1, 1) in stored_keys for item in sent_before
+    )
+    server.script = None
+    again = _cli(str(tmp_path / "calls.jsonl"), "--start-line", str(resume), server=server)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, out + err
+    assert server.store == last_writes(items)
+
+
+def test_a_second_ctrl_c_abandons_what_is_in_flight(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    _write_calls(tmp_path / "calls.jsonl", 1_000)
+    server.script = lambda batch: Reply(stall=60)  # never answers while the test runs
+    process = _cli(str(tmp_path / "calls.jsonl"), "--max-batch-size", "100", server=server)
+    _wait_for_requests(server, 1)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "abandoning what is in flight" in err
+    assert "resume with --start-line 1" in err
