@@ -11,7 +11,11 @@ import click
 from generator import __version__
 from generator.integration_spec import Integration, load_integration
 from generator.output import OutputError, check_package, write_package
-from generator.problems import SchemaError
+from generator.problems import SchemaError, display_path, one_line, why_unfit_name
+from generator.schema_loader import SchemaArgumentError
+
+# Exit codes of validate and generate (documented in the README).
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def _report(problems: list[object]) -> None:
@@ -30,28 +34,45 @@ def cli() -> None:
     """
 
 
+def _exit_code(error: SchemaError) -> int:
+    return EXIT_USAGE if isinstance(error, SchemaArgumentError) else EXIT_PROBLEMS
+
+
+def _check_out_dir(out_dir: str) -> None:
+    reason = why_unfit_name(out_dir)
+    if reason is not None:
+        click.echo(
+            f"error: --out {display_path(out_dir)} {reason}; it is written into the generated "
+            "files' headers: choose another directory name",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+
+
+# The schema files are checked by the loader, not by click: a missing file or a directory is
+# one line naming it (exit 2), like every other problem, not click's three-line usage text.
 @cli.command()
-@click.argument("schemas", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("schemas", nargs=-1, required=True)
 def validate(schemas: tuple[str, ...]) -> None:
     """Check integration schema files against every rule of the API.
 
     Prints one line per problem (PATH: /json/pointer: message) and exits 1 when any file has
-    a problem, 0 when all are valid.
+    a problem, 2 when a file cannot be read at all (missing, a directory), 0 when all are valid.
     """
-    failed = False
+    status = EXIT_OK
     for path in schemas:
         try:
             load_integration(path)
         except SchemaError as error:
             _report(list(error.problems))
-            failed = True
+            status = max(status, _exit_code(error))
         else:
-            click.echo(f"{path}: valid", err=True)
-    sys.exit(1 if failed else 0)
+            click.echo(f"{display_path(path)}: valid", err=True)
+    sys.exit(status)
 
 
 @cli.command()
-@click.argument("schemas", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("schemas", nargs=-1, required=True)
 @click.option(
     "--out",
     "out_dir",
@@ -77,16 +98,18 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
 
     if package is not None and len(schemas) > 1:
         raise click.UsageError("--package is only allowed with a single SCHEMA")
+    _check_out_dir(out_dir)
     integrations: list[Integration] = []
-    failed = False
+    status = EXIT_OK
     for path in schemas:
         try:
             integrations.append(load_integration(path, package))
         except SchemaError as error:
             _report(list(error.problems))
-            failed = True
-    if failed:
-        sys.exit(1)
+            status = max(status, _exit_code(error))
+    if status != EXIT_OK:
+        sys.exit(status)
+    failed = False
     packages = [integration.package for integration in integrations]
     for name in sorted({name for name in packages if packages.count(name) > 1}):
         click.echo(f"error: two schemas give the package name {name!r}: add distinct \"name\" keys", err=True)
@@ -94,7 +117,7 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     if failed:
         sys.exit(1)
     out = Path(out_dir)
-    differs = False
+    fixes: dict[str, None] = {}  # what to do about the differences found, in order
     for number, integration in enumerate(integrations, start=1):
         progress = f"[{number}/{len(integrations)}]" if len(integrations) > 1 else ""
         command = regenerate_command(integration, out_dir, package is not None)
@@ -103,18 +126,18 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
         if check:
             findings = check_package(package_dir, files)
             for finding in findings:
-                click.echo(f"{package_dir / finding.path}: {finding.reason}", err=True)
+                where = display_path(str(package_dir / one_line(finding.path)))
+                click.echo(f"{where}: {finding.reason}", err=True)
                 if finding.diff:
                     click.echo(finding.diff, nl=False)
-            if findings:
-                differs = True
-            else:
+                fixes[finding.fix] = None
+            if not findings:
                 click.echo(f"{progress} {package_dir}: up to date".lstrip(), err=True)
             continue
         try:
             warnings = write_package(package_dir, files)
         except OutputError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {one_line(str(error))}", err=True)
             failed = True
             continue
         for warning in warnings:
@@ -123,13 +146,11 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
             f"{progress} {integration.schema_path} → {package_dir} ({len(files)} files)".lstrip(),
             err=True,
         )
-    if differs:
-        click.echo(
-            "the packages above differ from the schemas: run the same command without --check "
-            "to regenerate them",
-            err=True,
-        )
-    sys.exit(1 if failed or differs else 0)
+    if fixes:
+        click.echo("the packages above differ from what enrichgen would generate:", err=True)
+        for fix in fixes:
+            click.echo(f"  to fix: {fix}", err=True)
+    sys.exit(EXIT_PROBLEMS if failed or fixes else EXIT_OK)
 
 
 @cli.command()

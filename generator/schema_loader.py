@@ -1,14 +1,25 @@
-"""Reading a schema file: bytes → JSON document, with syntax errors as LINE:COL problems."""
+"""Reading a schema file: bytes → JSON document, with syntax errors as LINE:COL problems.
+
+A schema file is outside data: it is read up to ``MAX_SCHEMA_BYTES`` (a real schema is a few
+kilobytes; ``/dev/zero`` must not fill the memory), nesting too deep for the parser is a problem
+like any other, and a file that cannot be opened at all is a usage error (exit 2).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from generator.problems import Problem, SchemaError
+from generator.problems import Problem, SchemaError, why_unfit_name
+
+MAX_SCHEMA_BYTES = 1024 * 1024
+
+
+class SchemaArgumentError(SchemaError):
+    """The file named on the command line cannot be used at all (missing, a directory, a name
+    that is not text): a usage error, unlike a file whose content is wrong."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +48,62 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def read_schema_file(path: str) -> SchemaFile:
-    """Read and parse ``path``; raise ``SchemaError`` with the reason when it is not JSON."""
+def _check_file_name(path: str) -> None:
+    reason = why_unfit_name(path)
+    if reason is not None:
+        raise SchemaArgumentError(
+            [Problem(path, f"the file name {reason}: rename the file (letters, digits, - and _)")]
+        )
+
+
+def _read_bounded(path: str) -> bytes:
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_SCHEMA_BYTES + 1)
+    except FileNotFoundError:
+        raise SchemaArgumentError(
+            [Problem(path, "no such file: check the path (it is relative to the current directory)")]
+        ) from None
+    except IsADirectoryError:
+        raise SchemaArgumentError(
+            [Problem(path, "is a directory: name the schema's JSON file")]
+        ) from None
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise SchemaError([Problem(path, f"cannot read the file: {reason}")]) from None
+        reason = error.strerror or type(error).__name__
+        raise SchemaArgumentError([Problem(path, f"cannot read the file: {reason}")]) from None
+    if len(raw) > MAX_SCHEMA_BYTES:
+        raise SchemaError(
+            [
+                Problem(
+                    path,
+                    f"the file is larger than {MAX_SCHEMA_BYTES // 1024 // 1024} MiB "
+                    f"({MAX_SCHEMA_BYTES} bytes), the most enrichgen reads; an integration "
+                    "schema is a few kilobytes: is this the right file?",
+                )
+            ]
+        )
+    return raw
+
+
+def _syntax_hint(text: str, error: json.JSONDecodeError) -> tuple[int, str]:
+    """The offset to point at and the message for a JSON syntax error, with a hint for the
+    mistakes people make when writing JSON by hand."""
+    found = text[error.pos : error.pos + 1]
+    before = text[: error.pos].rstrip()
+    if found in ("]", "}") and before.endswith(","):
+        return len(before) - 1, f"invalid JSON: a trailing comma before {found!r}: remove the comma"
+    if text.startswith(("//", "/*", "#"), error.pos):
+        return error.pos, "invalid JSON: JSON has no comments: remove it"
+    if found == "'":
+        return error.pos, f"invalid JSON: {error.msg}: JSON strings use double quotes"
+    return error.pos, f"invalid JSON: {error.msg}"
+
+
+def read_schema_file(path: str) -> SchemaFile:
+    """Read and parse ``path``; raise ``SchemaError`` with the reason when it is not JSON
+    (``SchemaArgumentError`` when the file itself cannot be used)."""
+    _check_file_name(path)
+    raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -60,10 +120,12 @@ def read_schema_file(path: str) -> SchemaFile:
         message = f"the key {key!r} appears twice in one object; keep only one"
         raise SchemaError([Problem(path, message, line=line, column=column)]) from None
     except json.JSONDecodeError as error:
-        message = f"invalid JSON: {error.msg}"
-        raise SchemaError([Problem(path, message, line=error.lineno, column=error.colno)]) from None
+        offset, message = _syntax_hint(text, error)
+        line, column = _position(text, offset)
+        raise SchemaError([Problem(path, message, line=line, column=column)]) from None
     except RecursionError:
-        message = "the JSON is nested too deeply to read; a schema is three levels deep"
+        # The parser recurses once per level; an integration schema has three.
+        message = "the JSON is nested too deeply to read; an integration schema has 3 levels"
         raise SchemaError([Problem(path, message)]) from None
     except ValueError:
         # The only other refusal of json: an integer longer than Python converts (4300 digits).

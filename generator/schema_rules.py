@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections import Counter, defaultdict
 from importlib import resources
 from typing import Any
@@ -16,11 +17,25 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the package
 
 from generator.names import field_identifier, is_package_name, package_identifier
-from generator.problems import Problem
+from generator.problems import Problem, describe_character
 
 FIELD_TYPES = ("STRING", "INT", "FLOAT", "BOOL", "DATETIME")
 MAX_FIELDS_PER_TYPE = 10
 MAX_NAME_BYTES = 30
+
+# The item envelope's wire names and attributes: a field with one of them would be ambiguous in
+# the package's CSV files (one header row holds both) and in the code that reads items.
+ENVELOPE_NAMES = {
+    "userId": "user_id",
+    "sessionNumber": "session_number",
+    "enrichmentNumber": "enrichment_number",
+    "enrichment": "enrichment",
+}
+
+# Keys whose text is prose for people: there the joiners that some scripts and emoji need are
+# allowed; every other invisible format character is refused everywhere.
+_PROSE_KEYS = frozenset({"label", "description"})
+_JOINERS = frozenset({"\u200c", "\u200d"})  # ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER
 
 _STRUCTURE = json.loads(
     resources.files("generator").joinpath("integration_schema.json").read_text("utf-8")
@@ -129,8 +144,8 @@ def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
         name = field.get("name")
         if isinstance(field.get("type"), str) and field["type"] in FIELD_TYPES:
             type_counts[field["type"]] += 1
-        if not isinstance(name, str) or not name:
-            continue
+        if not isinstance(name, str) or not name or _refused_character(name, prose=False):
+            continue  # a name that is not text is reported by _text_problems
         size = len(name.encode("utf-8"))
         if size > MAX_NAME_BYTES:
             problems.append(
@@ -152,7 +167,19 @@ def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
             )
             continue
         wire_names[name] = index
-        identifiers[field_identifier(name)].append(index)
+        identifier = field_identifier(name)
+        if name in ENVELOPE_NAMES or identifier in ENVELOPE_NAMES.values():
+            problems.append(
+                Problem(
+                    path,
+                    f"field name {name!r} is taken by the item envelope (userId, "
+                    "sessionNumber, enrichmentNumber, enrichment), which every item already "
+                    "has: rename the field",
+                    pointer=f"/fields/{index}/name",
+                )
+            )
+            continue
+        identifiers[identifier].append(index)
     for identifier, indexes in identifiers.items():
         if len(indexes) < 2:
             continue
@@ -180,6 +207,58 @@ def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
     return problems
 
 
+def _refused_character(text: str, *, prose: bool) -> str | None:
+    """The first character of ``text`` that must not be in a schema, or None.
+
+    Lone surrogates (``"\\ud800"`` without its pair) are not text: they cannot be written as
+    UTF-8. Invisible format characters — bidi overrides and isolates (U+202A–U+202E,
+    U+2066–U+2069), zero-width spaces, the BOM — would be copied into the generated code's
+    docstrings and comments, where they make it read differently from what it does ("Trojan
+    Source").
+    """
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cs" or (category == "Cf" and not (prose and ch in _JOINERS)):
+            return ch
+    return None
+
+
+def _text_problem(path: str, pointer: str, what: str, ch: str) -> Problem:
+    if unicodedata.category(ch) == "Cs":
+        why = (
+            "a lone surrogate (half of a UTF-16 pair, as in the escape \\ud800), which is not "
+            "text: fix or remove the escape"
+        )
+    else:
+        why = (
+            "an invisible formatting character that changes how the text around it is shown "
+            "(it could make the generated code read differently from what it does): remove it"
+        )
+    return Problem(path, f"{what} holds {describe_character(ch)}, {why}", pointer=pointer)
+
+
+def _text_problems(path: str, document: Any) -> list[Problem]:
+    """A problem for each key or string value of ``document`` holding a refused character."""
+    problems = []
+    stack: list[tuple[str, Any, bool]] = [("", document, False)]
+    while stack:  # not recursive: the depth of the document is not ours to choose
+        pointer, value, prose = stack.pop()
+        if isinstance(value, str):
+            bad = _refused_character(value, prose=prose)
+            if bad is not None:
+                problems.append(_text_problem(path, pointer or "/", "the text", bad))
+        elif isinstance(value, list):
+            stack.extend((f"{pointer}/{index}", item, False) for index, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                member = pointer + _pointer([key])
+                bad = _refused_character(key, prose=False)
+                if bad is not None:
+                    problems.append(_text_problem(path, member, "the key", bad))
+                stack.append((member, item, key in _PROSE_KEYS))
+    return problems
+
+
 def _document_order(problem: Problem) -> list[tuple[int, str]]:
     parts = (problem.pointer or "").split("/")[1:]
     return [(int(part), "") if part.isdigit() else (-1, part) for part in parts]
@@ -191,13 +270,15 @@ def schema_problems(path: str, document: Any, fallback_name: str) -> list[Proble
 
 
 def _all_problems(path: str, document: Any, fallback_name: str) -> list[Problem]:
-    problems = _structural_problems(path, document)
+    problems = _structural_problems(path, document) + _text_problems(path, document)
     if not isinstance(document, dict):
         return problems
     fields = document.get("fields")
     if isinstance(fields, list):
         problems.extend(_field_problems(path, fields))
     name = document.get("name")
+    if isinstance(name, str) and _refused_character(name, prose=False) is not None:
+        return problems  # reported by _text_problems; no package name can come from it
     if isinstance(name, str) and name:
         if not package_identifier(name):
             problems.append(

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from conftest import enrichgen
 from generator.names import field_identifier
+from generator.schema_rules import ENVELOPE_NAMES
 
 TYPES = ["STRING", "INT", "FLOAT", "BOOL", "DATETIME"]
 
@@ -27,9 +28,9 @@ def _fits(name: str) -> bool:
     return 1 <= len(name.encode("utf-8")) <= 30
 
 
-field_names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30
-).filter(_fits)
+# Lone surrogates and invisible format characters (bidi overrides...) are refused in any text.
+_TEXT_CHARACTERS = st.characters(blacklist_categories=("Cs", "Cf"))
+field_names = st.text(alphabet=_TEXT_CHARACTERS, min_size=1, max_size=30).filter(_fits)
 
 
 @st.composite
@@ -42,14 +43,16 @@ def valid_schemas(draw: st.DrawFn) -> dict[str, Any]:
         name = draw(field_names)
         if name in names or field_identifier(name) in identifiers:
             continue
+        if name in ENVELOPE_NAMES or field_identifier(name) in ENVELOPE_NAMES.values():
+            continue
         names.add(name)
         identifiers.add(field_identifier(name))
         fields.append({
             "name": name,
             "type": draw(st.sampled_from(TYPES)),
             "optional": draw(st.booleans()),
-            "label": draw(st.text(max_size=20)),
-            "description": draw(st.text(max_size=40)),
+            "label": draw(st.text(_TEXT_CHARACTERS, max_size=20)),
+            "description": draw(st.text(_TEXT_CHARACTERS, max_size=40)),
         })
     return {"name": "random", "integrationVersion": draw(st.integers(1, 50)), "fields": fields}
 

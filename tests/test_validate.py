@@ -98,10 +98,10 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert enrichgen("validate", "--nope", "x.json").exit_code == 2
 
 
-def test_a_missing_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+def test_a_missing_file_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
     result = enrichgen("validate", str(tmp_path / "absent.json"))
-    assert result.exit_code == 1
-    assert "cannot read the file" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no such file" in result.stderr
 
 
 @pytest.mark.parametrize(
