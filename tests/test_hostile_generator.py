@@ -480,12 +480,6 @@ def test_a_non_ascii_field_name_generates_importable_code(tmp_path: Path) -> Non
     assert shown.strip() == "{'ééé': 'x'}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/package/validation.py.jinja writes a non-ASCII identifier as a functional "
-    "TypedDict, which ruff's UP013 refuses: the lead fixes the template (see the report); "
-    "remove this marker then",
-)
 def test_a_non_ascii_field_name_generates_code_passing_ruff(tmp_path: Path) -> None:
     path = _schema_file(tmp_path, {"name": "accents", "fields": _fields("ééé", "ok")})
     assert enrichgen("generate", str(path), "--out", str(tmp_path / "out")).exit_code == 0

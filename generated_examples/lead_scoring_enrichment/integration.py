@@ -62,8 +62,9 @@ class EnrichmentItem(ItemEnvelope):
     enrichment: Enrichment
 
 
-# Functional syntax: some wire names cannot be written as Python names.
-EnrichmentWire = TypedDict(
+# Functional syntax: some wire names cannot be written as Python names as they are
+# (a keyword, or a name Python would NFKC-normalise or mangle in a class body).
+EnrichmentWire = TypedDict(  # noqa: UP013
     "EnrichmentWire",
     {
         "lead_score": WireInt,

@@ -15,8 +15,8 @@ import functools
 import operator
 from collections import deque
 from collections.abc import Mapping
-from itertools import count, repeat
 from dataclasses import dataclass
+from itertools import count, repeat
 from typing import Any, NamedTuple
 
 import pydantic_core
