@@ -62,7 +62,7 @@ logger = logging.getLogger(__package__)
 USER_AGENT = f"{__package__}/enrichgen"
 MAX_ANSWER_BYTES = 64 * 1024
 """Bytes of an answer read at most: enough for any error body, and no more."""
-DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_FAILURE_THRESHOLD = 3
 
 HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)

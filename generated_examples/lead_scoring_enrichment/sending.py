@@ -227,13 +227,13 @@ class SendPlan:
                 f"the send deadline of {self.settings.send_deadline:g} s passed"
             )
         if self._backoff:
-            due = [batch for batch in self._backoff if batch.not_before <= now]
-            for batch in due:
-                self._backoff.remove(batch)
-                self._ready.appendleft(batch)
+            for due in [b for b in self._backoff if b.not_before <= now]:
+                self._backoff.remove(due)
+                self._ready.appendleft(due)
         while True:
-            if self._ready and self._may_post(now):
-                return self._post(self._ready.popleft(), now)
+            ready = self._next_ready(now)
+            if ready is not None:
+                return self._post(ready, now)
             if self._reading and not self._ready:
                 return ReadItems(VALIDATION_CHUNK)
             if not self._reading and not self._stopped and self._builder.count:
@@ -244,14 +244,25 @@ class SendPlan:
             return Wait(self._next_timer())
         return self._finish()
 
-    def _may_post(self, now: float) -> bool:
-        """A batch in backoff keeps its place: a new batch starts only while fewer than
+    def _next_ready(self, now: float) -> _Batch | None:
+        """The batch to post now, if any (taken out of the queue).
+
+        A batch in backoff keeps its place: a new batch starts only while fewer than
         ``window`` batches are under way, so a dead endpoint costs a few batches' retries,
-        not every batch's."""
+        not every batch's. The parts of a refused batch go one at a time: the search for
+        the refused items is sequential, so a systematic refusal is seen early.
+        """
         if len(self._in_flight) >= self._window or now < self._paused_until:
-            return False
+            return None
         under_way = len(self._in_flight) + len(self._backoff)
-        return self._ready[0].started or under_way < self._window
+        searching = any(batch.from_refusal for batch in self._in_flight.values())
+        for batch in self._ready:
+            if batch.from_refusal and searching:
+                continue
+            if batch.started or under_way < self._window:
+                self._ready.remove(batch)
+                return batch
+        return None
 
     def _next_timer(self) -> float | None:
         timers = [batch.not_before for batch in self._backoff]

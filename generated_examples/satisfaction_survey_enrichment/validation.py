@@ -25,9 +25,11 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from .item import ItemEnvelope, ItemKey
 from .versions import IntegrationVersion
 
+ItemsAdapter = TypeAdapter[list[dict[str, Any]]]
+
 
 @functools.cache
-def _adapter(item_wire: Any) -> TypeAdapter[list[dict[str, Any]]]:
+def _adapter(item_wire: Any) -> ItemsAdapter:
     # The list adapter's config reaches the TypedDicts inside it (they have none of their
     # own).
     return TypeAdapter(
@@ -73,29 +75,25 @@ _SET_DEFAULT_NUMBER = operator.methodcaller("setdefault", "enrichmentNumber", 1)
 
 
 def _encode_all(
-    first_index: int, chunk: list[Any], valid: list[Any]
+    adapter: ItemsAdapter, first_index: int, chunk: list[Any], valid: list[Any]
 ) -> list[ValidItem]:
     """The wire form of a whole chunk of validated items: one JSON encoding for all of them,
     cut at the items' boundaries.
 
     Each item's JSON starts with ``{"userId":``; ``},{"userId":`` cannot occur inside a
     value (a quote in a string is escaped, and after a closing quote comes ``,``, ``:``,
-    ``}`` or ``]``), so the cut is exact; it is checked all the same.
+    ``}`` or ``]``), so the cut is exact; it is checked all the same. The adapter encodes
+    (``exclude_none`` leaves out the optional fields given as None).
     """
     deque(map(_SET_DEFAULT_NUMBER, valid), maxlen=0)
-    text = pydantic_core.to_json(valid, exclude_none=True)
+    text = adapter.dump_json(valid, exclude_none=True)
     # JSON escapes every control character: a NUL byte can only be the one put in here.
     wires = text[1:-1].replace(b'},{"userId":', b'}\x00{"userId":').split(b"\x00")
     if len(wires) != len(valid):
-        wires = [pydantic_core.to_json(item, exclude_none=True) for item in valid]
+        wires = [adapter.dump_json([item], exclude_none=True)[1:-1] for item in valid]
     rows = zip(count(first_index), chunk, map(_KEY, valid), wires)
     # tuple.__new__ builds each ValidItem without a Python call per item.
     return list(map(tuple.__new__, repeat(ValidItem), rows))
-
-
-def _encode(index: int, original: Any, valid: dict[str, Any]) -> ValidItem:
-    [item] = _encode_all(index, [original], [valid])
-    return item
 
 
 def _from_model(index: int, item: ItemEnvelope) -> ValidItem:
@@ -114,7 +112,7 @@ def validate_chunk(
         except ValidationError:
             pass  # find which items, one by one
         else:
-            return list(_encode_all(first_index, chunk, valid))
+            return list(_encode_all(adapter, first_index, chunk, valid))
     results: list[ValidItem | InvalidItem | None] = [None] * len(chunk)
     mappings: list[Any] = []
     positions: list[int] = []
@@ -140,15 +138,15 @@ def validate_chunk(
         for offset, position in enumerate(positions):
             index = first_index + position
             if validated is not None:
-                results[position] = _encode(
-                    index, chunk[position], dict(validated[offset])
-                )
-                continue
-            try:
-                [one] = adapter.validate_python([chunk[position]])
-            except ValidationError as error:
-                reason, field = _describe(error.errors(include_url=False))
-                results[position] = InvalidItem(index, chunk[position], reason, field)
+                one = validated[offset]
             else:
-                results[position] = _encode(index, chunk[position], dict(one))
+                try:
+                    [one] = adapter.validate_python([chunk[position]])
+                except ValidationError as error:
+                    reason, field = _describe(error.errors(include_url=False))
+                    results[position] = InvalidItem(
+                        index, chunk[position], reason, field
+                    )
+                    continue
+            [results[position]] = _encode_all(adapter, index, [chunk[position]], [one])
     return [result for result in results if result is not None]
