@@ -36,11 +36,6 @@ def enrichgen(*args: str) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-@pytest.fixture
-def run() -> object:
-    return enrichgen
-
-
 class SandboxClock:
     """The sandbox's clock in a test: starts now, moves ``step`` seconds at each look and
     ``advance(seconds)`` when told, so expiry and rate limits never depend on real time."""

@@ -263,15 +263,24 @@ def test_duplicates_within_a_batch_are_superseded_by_the_last(send: Any, server:
 
 
 def test_a_lazy_generator_is_read_as_it_goes(send: Any, server: ScriptedServer) -> None:
-    produced = []
+    produced: list[int] = []
+    read_when_a_request_came: list[int] = []
 
     def generate() -> Iterator[dict[str, Any]]:
-        for number in range(1200):
+        for number in range(20_000):
             produced.append(number)
             yield item(f"u{number}")
 
-    report = send(generate(), max_batch_size=500)
-    assert report.accepted == 1200 and report.batches == 3
+    def note(batch: list[dict[str, Any]]) -> None:
+        read_when_a_request_came.append(len(produced))
+
+    server.script = note
+    report = send(generate(), max_batch_size=500, max_in_flight=1)
+    assert report.accepted == 20_000 and report.requests == 40
+    # With one batch in flight the client reads a chunk or two ahead of what it has sent,
+    # never the whole input.
+    for sent, read in enumerate(read_when_a_request_came):
+        assert read <= 2_000 + 500 * sent
 
 
 def test_bad_credentials_raise_without_the_secret(send: Any, server: ScriptedServer) -> None:

@@ -31,7 +31,7 @@ def test_error_messages_match_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> N
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(messages, "utf-8")
     assert messages == SNAPSHOT.read_text("utf-8"), (
-        "error messages changed: review them, then run `make regen` to update the snapshot"
+        "error messages changed: review them, then update the snapshot with UPDATE_SNAPSHOTS=1 make test"
     )
 
 
