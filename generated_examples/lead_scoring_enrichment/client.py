@@ -399,7 +399,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             with self._http.stream("POST", **self._token_post_request()) as response:
                 content = self._read_answer(response, deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
@@ -423,7 +423,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             with self._http.stream("POST", **request) as response:
                 content = self._read_answer(response, post.deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
         return self._answer(response, content, token)
 
@@ -521,7 +521,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                 "POST", **self._token_post_request()
             ) as response:
                 content = await self._read_answer(response, deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
@@ -545,7 +545,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         try:
             async with self._http.stream("POST", **request) as response:
                 content = await self._read_answer(response, post.deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
         return self._answer(response, content, token)
 
