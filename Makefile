@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.installed-test
-SCHEMAS := $(wildcard integration_schemas/*.json)
+# One package per example schema; <name>_v<N>.json is a later version of <name>.json and goes
+# with it into one package holding both versions (VERSIONED_PACKAGE).
+LATER_VERSIONS := $(wildcard integration_schemas/*_v[0-9]*.json)
+SCHEMAS := $(filter-out $(LATER_VERSIONS),$(wildcard integration_schemas/*.json))
+VERSIONED_SCHEMAS := integration_schemas/call_tracking.json integration_schemas/call_tracking_v2.json
+VERSIONED_PACKAGE := call_tracking_versions_enrichment
 
 .PHONY: help install test demo regen bench clean
 
@@ -35,6 +40,7 @@ demo: $(INSTALLED)
 
 regen: $(INSTALLED)
 	$(BIN)/enrichgen generate $(SCHEMAS) --out generated_examples
+	$(BIN)/enrichgen generate $(VERSIONED_SCHEMAS) --out generated_examples --package $(VERSIONED_PACKAGE)
 	$(BIN)/python -m generator.reference
 
 bench: $(TEST_INSTALLED)

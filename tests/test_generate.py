@@ -12,22 +12,38 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, SCHEMAS, enrichgen
+from conftest import (
+    EXAMPLE_SCHEMAS,
+    EXAMPLES,
+    ROOT,
+    SCHEMAS,
+    VERSIONED_PACKAGE,
+    VERSIONED_SCHEMAS,
+    enrichgen,
+)
 from generator.package import MANIFEST_NAME
 
-EXAMPLE_SCHEMAS = sorted(SCHEMAS.glob("*.json"))
+
+def _regen_commands() -> list[list[str]]:
+    """The ``enrichgen generate`` arguments of ``make regen``."""
+    single = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
+    versioned = [f"integration_schemas/{path.name}" for path in VERSIONED_SCHEMAS]
+    return [
+        ["generate", *single, "--out", "generated_examples"],
+        ["generate", *versioned, "--out", "generated_examples", "--package", VERSIONED_PACKAGE],
+    ]
 
 
 def _generate_like_make_regen(workdir: Path) -> Path:
-    """Generate the examples with the exact command of ``make regen``, inside ``workdir``."""
+    """Generate the examples with the exact commands of ``make regen``, inside ``workdir``."""
     shutil.copytree(SCHEMAS, workdir / "integration_schemas")
-    schemas = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
-    subprocess.run(
-        [sys.executable, "-m", "generator", "generate", *schemas, "--out", "generated_examples"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-    )
+    for arguments in _regen_commands():
+        subprocess.run(
+            [sys.executable, "-m", "generator", *arguments],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+        )
     return workdir / "generated_examples"
 
 
@@ -58,20 +74,20 @@ def test_output_is_identical_under_any_hash_seed(tmp_path: Path) -> None:
         workdir.mkdir()
         shutil.copytree(SCHEMAS, workdir / "integration_schemas")
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run(
-            [sys.executable, "-m", "generator", "generate",
-             *[f"integration_schemas/{p.name}" for p in EXAMPLE_SCHEMAS], "--out", "out"],
-            cwd=workdir, env=env, check=True, capture_output=True,
-        )
-        trees.append(_tree(workdir / "out"))
+        for arguments in _regen_commands():
+            subprocess.run(
+                [sys.executable, "-m", "generator", *arguments],
+                cwd=workdir, env=env, check=True, capture_output=True,
+            )
+        trees.append(_tree(workdir / "generated_examples"))
     assert trees[0] == trees[1] == trees[2]
 
 
 def test_check_passes_on_the_golden_records(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    schemas = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
-    result = enrichgen("generate", *schemas, "--out", "generated_examples", "--check")
-    assert result.exit_code == 0, result.stderr + result.stdout
+    for arguments in _regen_commands():
+        result = enrichgen(*arguments, "--check")
+        assert result.exit_code == 0, result.stderr + result.stdout
 
 
 @pytest.fixture
