@@ -33,10 +33,11 @@ def changes_since(package_dir: Path, versions: Sequence[Integration]) -> list[st
         pairs = [(old[number], new[number]) for number in sorted(new)]
     else:
         pairs = [(old[max(old)], new[max(new)])]
-        lines.append(
-            f"integration versions {', '.join(map(str, sorted(old)))} → "
-            f"{', '.join(map(str, sorted(new)))}"
-        )
+        if len(old) > 1 or len(new) > 1:  # one version for another: the diff says it
+            lines.append(
+                f"the package's integration versions: {', '.join(map(str, sorted(old)))} → "
+                f"{', '.join(map(str, sorted(new)))}"
+            )
     for before, after in pairs:
         result = compare(before, after)
         if result.changes:
