@@ -32,20 +32,25 @@ _BLACK_MODE = black.Mode(target_versions={TargetVersion.PY310})
 _UNFORMATTED_SUFFIXES = (".md",)
 
 
+def _absolute(path: str) -> Path:
+    """``path`` made absolute with its directories resolved (symbolic links followed) but not
+    its own name, so a schema reached through a link keeps its name."""
+    given = Path(path)
+    if given.name in ("", ".", ".."):
+        return given.resolve()
+    return given.parent.resolve() / given.name
+
+
 def recorded_path(path: str, out_dir: str) -> str:
     """``path`` as the recorded command spells it: relative to the output directory's parent.
 
     So the command, and the manifest, are the same whatever the working directory and however
-    the paths were typed (``./x``, ``x/``, absolute). Directories are resolved (symbolic links
-    followed) but not the file itself, so a schema reached through a link keeps its own name.
+    the paths were typed (``./x``, ``x/``, absolute).
     """
-    base = Path(out_dir).resolve().parent
-    target = Path(path)
-    absolute = target.parent.resolve() / target.name if target.name else target.resolve()
     try:
-        relative = os.path.relpath(absolute, base)
+        relative = os.path.relpath(_absolute(path), _absolute(out_dir).parent)
     except ValueError:  # another drive, on Windows: no relative path exists
-        return absolute.as_posix()
+        return _absolute(path).as_posix()
     return Path(relative).as_posix()
 
 

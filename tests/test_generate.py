@@ -342,7 +342,9 @@ def test_check_passes_whatever_the_spelling_and_the_working_directory(
         (repository, [str(repository / "schemas" / "calls.json"), "--out", f"{repository / 'vendor'}/"]),
         (repository / "schemas", ["calls.json", "--out", "../vendor"]),
         (repository.parent, ["repo/schemas/calls.json", "--out", "repo/vendor"]),
+        (repository.parent, ["link/schemas/calls.json", "--out", "link/vendor/"]),
     ]
+    (repository.parent / "link").symlink_to(repository)  # the repository through a link
     before = _tree(repository / "vendor")
     for cwd, arguments in spellings:
         monkeypatch.chdir(cwd)
