@@ -143,7 +143,7 @@ def _package_versions(
     one integration; without, each package name must come from one schema."""
     if package_given:
         hint = (
-            'one package holds the versions of one integration: give them the same "name", or '
+            'one package holds the versions of one integration; give them the same "name", or '
             "generate each integration into its own package"
         )
         return [list(integration_versions(integrations, hint).values())]
