@@ -10,6 +10,7 @@ import click
 
 from generator import __version__
 from generator.integration_spec import Integration, load_integration
+from generator.integration_versions import VersionsError, integration_versions
 from generator.output import OutputError, check_package, write_package
 from generator.problems import SchemaError, display_path, one_line, why_unfit_name
 from generator.schema_loader import SchemaArgumentError
@@ -82,7 +83,8 @@ def validate(schemas: tuple[str, ...]) -> None:
 )
 @click.option(
     "--package",
-    help="Package name (default: <schema name>_enrichment). Only with a single schema.",
+    help="Package name (default: <schema name>_enrichment). With several SCHEMAs: they are "
+    "the versions of one integration, generated into this one package.",
 )
 @click.option(
     "--check",
@@ -92,12 +94,13 @@ def validate(schemas: tuple[str, ...]) -> None:
 def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check: bool) -> None:
     """Generate the client package of each integration schema.
 
-    Running it again over a package it generated replaces exactly the files it wrote before.
+    Several schemas of one integration (the same name, each its own integrationVersion) go
+    into one package with --package. Running it again over a package it generated replaces
+    exactly the files it wrote before, and says what changed in the schemas.
     """
-    from generator.package import build_package, regenerate_command
+    from generator.package import build_package
+    from generator.package_changes import changes_since
 
-    if package is not None and len(schemas) > 1:
-        raise click.UsageError("--package is only allowed with a single SCHEMA")
     _check_out_dir(out_dir)
     integrations: list[Integration] = []
     status = EXIT_OK
@@ -109,20 +112,18 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
             status = max(status, _exit_code(error))
     if status != EXIT_OK:
         sys.exit(status)
-    failed = False
-    packages = [integration.package for integration in integrations]
-    for name in sorted({name for name in packages if packages.count(name) > 1}):
-        click.echo(f"error: two schemas give the package name {name!r}: add distinct \"name\" keys", err=True)
-        failed = True
-    if failed:
-        sys.exit(1)
+    try:
+        packages = _package_versions(integrations, package is not None)
+    except VersionsError as error:
+        click.echo(f"error: {one_line(str(error))}", err=True)
+        sys.exit(2)
     out = Path(out_dir)
+    failed = False
     fixes: dict[str, None] = {}  # what to do about the differences found, in order
-    for number, integration in enumerate(integrations, start=1):
-        progress = f"[{number}/{len(integrations)}]" if len(integrations) > 1 else ""
-        command = regenerate_command(integration, out_dir, package is not None)
-        files = build_package(integration, command)
-        package_dir = out / integration.package
+    for number, versions in enumerate(packages, start=1):
+        progress = f"[{number}/{len(packages)}]" if len(packages) > 1 else ""
+        files = build_package(versions, out_dir, package is not None)
+        package_dir = out / versions[-1].package
         if check:
             findings = check_package(package_dir, files)
             for finding in findings:
@@ -134,6 +135,7 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
             if not findings:
                 click.echo(f"{progress} {package_dir}: up to date".lstrip(), err=True)
             continue
+        changes = changes_since(package_dir, versions)
         try:
             warnings = write_package(package_dir, files)
         except OutputError as error:
@@ -142,15 +144,42 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
             continue
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
+        sources = ", ".join(version.schema_path for version in versions)
         click.echo(
-            f"{progress} {integration.schema_path} → {package_dir} ({len(files)} files)".lstrip(),
-            err=True,
+            f"{progress} {sources} → {package_dir} ({len(files)} files)".lstrip(), err=True
         )
+        for line in changes:
+            click.echo(f"  {line}", err=True)
     if fixes:
         click.echo("the packages above differ from what enrichgen would generate:", err=True)
         for fix in fixes:
             click.echo(f"  to fix: {fix}", err=True)
     sys.exit(EXIT_PROBLEMS if failed or fixes else EXIT_OK)
+
+
+def _package_versions(
+    integrations: list[Integration], package_given: bool
+) -> list[list[Integration]]:
+    """The schemas of each package, oldest version first. With --package all are versions of
+    one integration; without, each package name must come from one schema."""
+    if package_given:
+        hint = (
+            'one package holds the versions of one integration; give them the same "name", or '
+            "generate each integration into its own package"
+        )
+        return [list(integration_versions(integrations, hint).values())]
+    by_package: dict[str, list[Integration]] = {}
+    for integration in integrations:
+        by_package.setdefault(integration.package, []).append(integration)
+    for name, group in sorted(by_package.items()):
+        if len(group) > 1:
+            paths = " and ".join(integration.schema_path for integration in group[:2])
+            raise VersionsError(
+                f"{paths} both give the package name {name!r}: to generate several "
+                f"integration versions into one package, add --package {name}; otherwise "
+                'give the schemas distinct "name" keys'
+            )
+    return [[integration] for integration in integrations]
 
 
 @cli.command()

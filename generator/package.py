@@ -1,5 +1,5 @@
-"""From an integration to the files of its package: runtime + models + templates → black →
-header → manifest.
+"""From the integration versions of one package to its files: runtime + models + templates →
+black → header → manifest.
 
 The result is a mapping ``{relative path: bytes}``; nothing here touches the disk, so writing
 and checking (``generator.output``) compare exactly what would be written.
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import black
 from black import __version__ as BLACK_VERSION  # type: ignore[attr-defined]
@@ -22,13 +25,44 @@ from generator.model_source import render_models
 from generator.render import MODELS, render_templates, runtime_sources
 
 MANIFEST_NAME = "enrichgen-manifest.json"
+COMMAND_DIRECTORY = "../.."
+"""Where the recorded command runs, relative to the package directory: the directory that
+holds the output directory (``DIR/..``)."""
 _BLACK_MODE = black.Mode(target_versions={TargetVersion.PY310})
+_UNFORMATTED_SUFFIXES = (".md",)
 
 
-def regenerate_command(integration: Integration, out_dir: str, package_given: bool) -> str:
-    arguments = ["enrichgen", "generate", integration.schema_path, "--out", out_dir]
+def _absolute(path: str) -> Path:
+    """``path`` made absolute with its directories resolved (symbolic links followed) but not
+    its own name, so a schema reached through a link keeps its name."""
+    given = Path(path)
+    if given.name in ("", ".", ".."):
+        return given.resolve()
+    return given.parent.resolve() / given.name
+
+
+def recorded_path(path: str, out_dir: str) -> str:
+    """``path`` as the recorded command spells it: relative to the output directory's parent.
+
+    So the command, and the manifest, are the same whatever the working directory and however
+    the paths were typed (``./x``, ``x/``, absolute).
+    """
+    try:
+        relative = os.path.relpath(_absolute(path), _absolute(out_dir).parent)
+    except ValueError:  # another drive, on Windows: no relative path exists
+        return _absolute(path).as_posix()
+    return Path(relative).as_posix()
+
+
+def regenerate_command(
+    versions: Sequence[Integration], out_dir: str, package_given: bool
+) -> str:
+    """The command that regenerates the package, to run from the output directory's parent."""
+    arguments = ["enrichgen", "generate"]
+    arguments += [recorded_path(version.schema_path, out_dir) for version in versions]
+    arguments += ["--out", recorded_path(out_dir, out_dir)]
     if package_given:
-        arguments += ["--package", integration.package]
+        arguments += ["--package", versions[-1].package]
     return shlex.join(arguments)
 
 
@@ -42,6 +76,7 @@ _HEADERS = {
     suffix: "".join(f"{mark} {line}\n" for line in _HEADER_LINES) + "\n"
     for suffix, mark in ((".py", "#"), (".js", "//"))
 }
+_HEADERS[".md"] = ""  # the package's README says it itself, in prose
 
 
 def _with_header(path: str, text: str) -> bytes:
@@ -52,29 +87,41 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build_package(integration: Integration, command: str) -> dict[str, bytes]:
-    """Every file of the package, formatted and with its header, plus the manifest.
+def build_package(
+    versions: Sequence[Integration], out_dir: str | None = None, package_given: bool = False
+) -> dict[str, bytes]:
+    """Every file of the package of ``versions`` (one integration, oldest version first),
+    formatted and with its header, plus the manifest. ``out_dir`` is the ``--out`` given (the
+    recorded command and paths are relative to its parent); without it, none is recorded.
 
     The runtime is black-formatted where it lives (a test holds it to that), so only the
     schema-dependent sources go through black here: black is the slowest step of ``generate``.
     """
-    generated = render_templates(integration)
-    generated[MODELS] = render_models(integration)
+    generated = render_templates(versions)
+    generated[MODELS] = render_models(versions)
     files = {path: _with_header(path, text) for path, text in runtime_sources().items()}
     for path, text in generated.items():
-        files[path] = _with_header(path, black.format_str(text, mode=_BLACK_MODE))
+        if not path.endswith(_UNFORMATTED_SUFFIXES):
+            text = black.format_str(text, mode=_BLACK_MODE)
+        files[path] = _with_header(path, text)
     files = dict(sorted(files.items()))
     manifest = {
         "generator": "enrichgen",
         "generator_version": __version__,
         "black_version": BLACK_VERSION,
-        "schema": integration.schema_path,
-        "schema_sha256": integration.schema_sha256,
-        "command": command,
-        "integrations": [
-            {"integrationVersion": integration.version, "schema": integration.schema}
-        ],
+        "command": regenerate_command(versions, out_dir, package_given) if out_dir else "",
+        "command_directory": COMMAND_DIRECTORY,
+        "integrations": [_integration_entry(version, out_dir) for version in versions],
         "files": {path: sha256(data) for path, data in files.items()},
     }
     files[MANIFEST_NAME] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     return files
+
+
+def _integration_entry(version: Integration, out_dir: str | None) -> dict[str, Any]:
+    return {
+        "integrationVersion": version.version,
+        "path": recorded_path(version.schema_path, out_dir) if out_dir else version.schema_path,
+        "sha256": version.schema_sha256,
+        "schema": version.schema,
+    }

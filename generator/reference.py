@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def reference_files() -> dict[str, bytes]:
     """``{path in templates/runtime: content}`` of the reference modules."""
     integration = load_integration(str(ROOT / REFERENCE_SCHEMA))
-    files = build_package(integration, command="")
-    return {path: files[path] for path in sorted(schema_dependent_outputs())}
+    files = build_package([integration])
+    return {
+        path: files[path] for path in sorted(schema_dependent_outputs()) if path.endswith(".py")
+    }
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ place; those reference files are never copied.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,28 @@ REFERENCE_SCHEMA = "integration_schemas/call_tracking.json"
 """The schema of the reference modules kept in ``templates/runtime/`` (relative to the
 repository root)."""
 _RUNTIME_SUFFIXES = (".py", ".js")
+PACKAGE_REQUIREMENTS = ("pydantic>=2.6,<3", "httpx>=0.25,<1")
+"""What a generated package needs at run time: the ranges enrichgen's tests run a package's own
+tests with (the oldest in a throwaway environment, see the README's vendoring guide)."""
+_FIXED_EXPORTS = [
+    "DEFAULT_AUTH_URL",
+    "INTEGRATION_VERSION",
+    "AsyncEnrichmentClient",
+    "AuthenticationError",
+    "EnrichmentClient",
+    "EnrichmentError",
+    "InvalidSessionKey",
+    "ItemFailure",
+    "SendReport",
+    "SessionKey",
+    "UnsafeEndpointError",
+    "parse_session_key",
+]
+
+
+def _export_order(name: str) -> tuple[int, str]:
+    """Constants, then classes, then functions, each alphabetical (isort's order by type)."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
 
 def templates_root() -> Path:
@@ -82,8 +105,20 @@ class FieldContext:
     sample_python: str
 
 
-def template_context(integration: Integration) -> dict[str, Any]:
-    """Everything the templates print, as source text."""
+@dataclass(frozen=True)
+class VersionContext:
+    """One integration version as the templates print it. The latest has the plain names
+    (``suffix`` empty); an older one has its own (``EnrichmentV1``, ``FIELD_TYPES_V1``)."""
+
+    number: str
+    suffix: str
+    constant_suffix: str
+    fields: list[FieldContext]
+    optional_fields: list[str]
+    wire_class_syntax: bool
+
+
+def _fields(integration: Integration) -> list[FieldContext]:
     fields = []
     for index, field in enumerate(integration.fields, start=1):
         spec = FIELD_SPECS[field.type]
@@ -102,18 +137,73 @@ def template_context(integration: Integration) -> dict[str, Any]:
                 sample_python=spec.sample_python(index),
             )
         )
-    present = {field.type for field in integration.fields}
+    return fields
+
+
+def _types(integrations: Sequence[Integration]) -> list[str]:
+    present = {field.type for integration in integrations for field in integration.fields}
+    return [kind.value for kind in FieldType if kind in present]
+
+
+def _version_context(integration: Integration, latest: bool) -> VersionContext:
+    suffix = "" if latest else f"V{integration.version}"
+    return VersionContext(
+        number=str(integration.version),
+        suffix=suffix,
+        constant_suffix=suffix and f"_{suffix}",
+        fields=_fields(integration),
+        optional_fields=[repr(f.wire_name) for f in integration.fields if f.optional],
+        wire_class_syntax=all(is_plain_name(f.wire_name) for f in integration.fields),
+    )
+
+
+def template_context(versions: Sequence[Integration]) -> dict[str, Any]:
+    """Everything the templates print, as source text. ``versions`` are the integration
+    versions of the package, oldest first; the single-version names describe the latest."""
+    *_, integration = versions
+    fields = _fields(integration)
+    present = {field.type for version in versions for field in version.fields}
+    version_contexts = [
+        _version_context(version, version is integration) for version in versions
+    ]
+    several = len(versions) > 1
+    # With several versions each has its own names (``EnrichmentV1``, ``EnrichmentItemV1``):
+    # the older versions' enrichments are classes of ``models``; everything else, the latest
+    # version's own names among them (aliases of the plain ones), is in ``integration``.
+    own_names = [
+        f"{name}V{version.version}"
+        for version in versions
+        for name in ("Enrichment", "EnrichmentItem")
+        if several
+    ]
+    older_enrichments = [f"EnrichmentV{version.version}" for version in versions[:-1]]
+    in_integration = [name for name in own_names if name not in older_enrichments]
     return {
         "integration": {
             "name": repr(integration.name),
             "name_text": one_line(integration.name),
             "version": str(integration.version),
+            "versions_text": ", ".join(str(version.version) for version in versions),
             "label": repr(integration.label),
             "description": repr(integration.description),
         },
         "fields": fields,
         "optional_fields": [repr(f.wire_name) for f in integration.fields if f.optional],
-        "types": [kind.value for kind in FieldType if kind in present],
+        "types": _types([integration]),
+        "versions": version_contexts,
+        "older_versions": version_contexts[:-1],
+        "several_versions": several,
+        "public_items": sorted(["EnrichmentItem", *in_integration]),
+        "public_enrichments": sorted(["Enrichment", *older_enrichments]),
+        "exports": sorted(
+            _FIXED_EXPORTS + ["Enrichment", "EnrichmentItem", *own_names], key=_export_order
+        ),
+        "test_imports": sorted(
+            ["Enrichment", "EnrichmentItem"] + (["INTEGRATION_VERSION", *own_names] if several else []),
+            key=_export_order,
+        ),
+        "requirements_text": " and ".join(PACKAGE_REQUIREMENTS),
+        "requirements": PACKAGE_REQUIREMENTS,
         "required_bools": [
             f.identifier
             for f in integration.fields
@@ -133,10 +223,10 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_templates(integration: Integration) -> dict[str, str]:
+def render_templates(versions: Sequence[Integration]) -> dict[str, str]:
     """``{relative output path: text}`` for every schema-dependent template."""
     environment = _environment()
-    context = template_context(integration)
+    context = template_context(versions)
     return {
         name.removesuffix(TEMPLATE_SUFFIX): environment.get_template(name).render(context)
         for name in sorted(template_sources())

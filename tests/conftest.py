@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import re
 import sys
 import threading
 import time
@@ -18,6 +19,13 @@ from generator.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "integration_schemas"
 EXAMPLES = ROOT / "generated_examples"
+# As in the Makefile: <name>_v<N>.json is a later version of <name>.json; each other schema
+# has its own package in generated_examples/, and these two share VERSIONED_PACKAGE.
+EXAMPLE_SCHEMAS = sorted(
+    path for path in SCHEMAS.glob("*.json") if not re.search(r"_v[0-9]+$", path.stem)
+)
+VERSIONED_SCHEMAS = [SCHEMAS / "call_tracking.json", SCHEMAS / "call_tracking_v2.json"]
+VERSIONED_PACKAGE = "call_tracking_versions_enrichment"
 
 # The generated example packages are imported by the client tests.
 if str(EXAMPLES) not in sys.path:

@@ -21,11 +21,17 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import EXAMPLES, SCHEMAS, SandboxClock, enrichgen, record_client_waits
+from conftest import (
+    EXAMPLE_SCHEMAS,
+    EXAMPLES,
+    SCHEMAS,
+    SandboxClock,
+    enrichgen,
+    record_client_waits,
+)
 from generator.integration_spec import FieldType, Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox
 
-EXAMPLE_SCHEMAS = sorted(SCHEMAS.glob("*.json"))
 Key = tuple[str, int, int]
 
 

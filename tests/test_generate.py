@@ -12,22 +12,38 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, SCHEMAS, enrichgen
+from conftest import (
+    EXAMPLE_SCHEMAS,
+    EXAMPLES,
+    ROOT,
+    SCHEMAS,
+    VERSIONED_PACKAGE,
+    VERSIONED_SCHEMAS,
+    enrichgen,
+)
 from generator.package import MANIFEST_NAME
 
-EXAMPLE_SCHEMAS = sorted(SCHEMAS.glob("*.json"))
+
+def _regen_commands() -> list[list[str]]:
+    """The ``enrichgen generate`` arguments of ``make regen``."""
+    single = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
+    versioned = [f"integration_schemas/{path.name}" for path in VERSIONED_SCHEMAS]
+    return [
+        ["generate", *single, "--out", "generated_examples"],
+        ["generate", *versioned, "--out", "generated_examples", "--package", VERSIONED_PACKAGE],
+    ]
 
 
 def _generate_like_make_regen(workdir: Path) -> Path:
-    """Generate the examples with the exact command of ``make regen``, inside ``workdir``."""
+    """Generate the examples with the exact commands of ``make regen``, inside ``workdir``."""
     shutil.copytree(SCHEMAS, workdir / "integration_schemas")
-    schemas = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
-    subprocess.run(
-        [sys.executable, "-m", "generator", "generate", *schemas, "--out", "generated_examples"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-    )
+    for arguments in _regen_commands():
+        subprocess.run(
+            [sys.executable, "-m", "generator", *arguments],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+        )
     return workdir / "generated_examples"
 
 
@@ -58,20 +74,20 @@ def test_output_is_identical_under_any_hash_seed(tmp_path: Path) -> None:
         workdir.mkdir()
         shutil.copytree(SCHEMAS, workdir / "integration_schemas")
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run(
-            [sys.executable, "-m", "generator", "generate",
-             *[f"integration_schemas/{p.name}" for p in EXAMPLE_SCHEMAS], "--out", "out"],
-            cwd=workdir, env=env, check=True, capture_output=True,
-        )
-        trees.append(_tree(workdir / "out"))
+        for arguments in _regen_commands():
+            subprocess.run(
+                [sys.executable, "-m", "generator", *arguments],
+                cwd=workdir, env=env, check=True, capture_output=True,
+            )
+        trees.append(_tree(workdir / "generated_examples"))
     assert trees[0] == trees[1] == trees[2]
 
 
 def test_check_passes_on_the_golden_records(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    schemas = [f"integration_schemas/{path.name}" for path in EXAMPLE_SCHEMAS]
-    result = enrichgen("generate", *schemas, "--out", "generated_examples", "--check")
-    assert result.exit_code == 0, result.stderr + result.stdout
+    for arguments in _regen_commands():
+        result = enrichgen(*arguments, "--check")
+        assert result.exit_code == 0, result.stderr + result.stdout
 
 
 @pytest.fixture
@@ -293,3 +309,109 @@ def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, check=True, capture_output=True,
     )
     assert (tmp_path / "out" / "lead_scoring_enrichment" / "client.py").exists()
+
+
+# --- --check whatever the spelling of the paths -------------------------------------------------
+
+
+@pytest.fixture
+def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Provider's repository: schemas/calls.json generated into vendor/, from its root."""
+    repo = tmp_path / "repo"
+    (repo / "schemas").mkdir(parents=True)
+    shutil.copy(SCHEMAS / "call_tracking.json", repo / "schemas" / "calls.json")
+    monkeypatch.chdir(repo)
+    assert enrichgen("generate", "schemas/calls.json", "--out", "vendor").exit_code == 0
+    return repo
+
+
+def test_the_command_is_recorded_relative_to_the_output_directorys_parent(
+    repository: Path,
+) -> None:
+    manifest = json.loads(
+        (repository / "vendor" / "call_tracking_enrichment" / MANIFEST_NAME).read_text()
+    )
+    assert manifest["command"] == "enrichgen generate schemas/calls.json --out vendor"
+    assert manifest["command_directory"] == "../.."
+    assert [entry["path"] for entry in manifest["integrations"]] == ["schemas/calls.json"]
+
+
+def test_check_passes_whatever_the_spelling_and_the_working_directory(
+    repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spellings = [
+        (repository, ["./schemas/calls.json", "--out", "vendor/"]),
+        (repository, ["schemas/calls.json", "--out", "./vendor"]),
+        (repository, [str(repository / "schemas" / "calls.json"), "--out", f"{repository / 'vendor'}/"]),
+        (repository / "schemas", ["calls.json", "--out", "../vendor"]),
+        (repository.parent, ["repo/schemas/calls.json", "--out", "repo/vendor"]),
+        (repository.parent, ["link/schemas/calls.json", "--out", "link/vendor/"]),
+    ]
+    (repository.parent / "link").symlink_to(repository)  # the repository through a link
+    before = _tree(repository / "vendor")
+    for cwd, arguments in spellings:
+        monkeypatch.chdir(cwd)
+        result = enrichgen("generate", *arguments, "--check")
+        assert result.exit_code == 0, f"{cwd} {arguments}: {result.stderr}{result.stdout}"
+        # Regenerating with that spelling writes the same bytes, the manifest included.
+        assert enrichgen("generate", *arguments).exit_code == 0
+        assert _tree(repository / "vendor") == before, arguments
+
+
+def test_a_command_spelled_differently_is_not_a_difference(repository: Path) -> None:
+    """--check compares content: a manifest whose command or schema paths were spelled
+    another way (by hand, or by a tool that records them differently) still passes."""
+    path = repository / "vendor" / "call_tracking_enrichment" / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["command"] = "enrichgen generate ./schemas/calls.json --out vendor/"
+    manifest["integrations"][0]["path"] = "./schemas/calls.json"
+    path.write_text(json.dumps(manifest, indent=2))
+    result = enrichgen("generate", "schemas/calls.json", "--out", "vendor", "--check")
+    assert result.exit_code == 0, result.stderr + result.stdout
+
+
+def test_check_gives_the_right_reason(repository: Path) -> None:
+    path = repository / "vendor" / "call_tracking_enrichment" / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["generator_version"] = "0.0.1"
+    path.write_text(json.dumps(manifest, indent=2))
+    result = enrichgen("generate", "schemas/calls.json", "--out", "vendor", "--check")
+    assert result.exit_code == 1
+    assert f"{MANIFEST_NAME}: out of date: the generator changed\n" in result.stderr
+    assert "schema changed" not in result.stderr
+
+    assert enrichgen("generate", "schemas/calls.json", "--out", "vendor").exit_code == 0
+    schema = json.loads(Path("schemas/calls.json").read_text())
+    schema["fields"][0]["label"] = "Picked up"
+    Path("schemas/calls.json").write_text(json.dumps(schema))
+    result = enrichgen("generate", "schemas/calls.json", "--out", "vendor", "--check")
+    assert result.exit_code == 1
+    assert f"{MANIFEST_NAME}: out of date: the schema changed\n" in result.stderr
+    assert "models.py: out of date: the schema changed\n" in result.stderr
+    assert "generator changed" not in result.stderr
+
+
+# --- a schema change touches only what depends on the schema -----------------------------------
+
+
+def test_adding_an_optional_field_changes_only_the_schema_dependent_files(
+    repository: Path,
+) -> None:
+    before = _tree(repository / "vendor")
+    schema = json.loads(Path("schemas/calls.json").read_text())
+    schema["fields"].append(
+        {"name": "queue_seconds", "type": "INT", "optional": True, "label": "Time in queue"}
+    )
+    Path("schemas/calls.json").write_text(json.dumps(schema, indent=2))
+    assert enrichgen("generate", "schemas/calls.json", "--out", "vendor").exit_code == 0
+    after = _tree(repository / "vendor")
+    assert sorted(after) == sorted(before)
+    changed = sorted(path for path in after if after[path] != before[path])
+    package = "call_tracking_enrichment/"
+    assert changed == [
+        package + MANIFEST_NAME,
+        package + "integration.py",
+        package + "models.py",
+        package + "tests/test_models.py",
+    ]
+    assert len(changed) == 4

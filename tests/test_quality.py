@@ -90,3 +90,19 @@ def test_own_code_passes_ruff() -> None:
 def test_own_code_passes_mypy_strict() -> None:
     _run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
          "/dev/null", "generator", "demo", cwd=ROOT)
+
+
+def test_a_vendored_package_passes_mypy_strict_from_the_repository_root(tmp_path: Path) -> None:
+    """The README's vendoring guide: ``vendor/<package>/`` plus an empty ``vendor/__init__.py``,
+    imported as ``vendor.<package>``, and ``mypy --strict .`` at the root."""
+    import shutil
+
+    vendor = tmp_path / "vendor"
+    shutil.copytree(EXAMPLES / "call_tracking_enrichment", vendor / "call_tracking_enrichment")
+    (vendor / "__init__.py").write_text("")
+    (tmp_path / "app.py").write_text(
+        "from vendor.call_tracking_enrichment import Enrichment, EnrichmentClient\n\n"
+        "print(Enrichment, EnrichmentClient)\n"
+    )
+    _run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
+         "/dev/null", ".", cwd=tmp_path)

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generator import integration_versions as _versions
 from generator.integration_spec import Integration
 
-
-class VersionsError(ValueError):
-    """The schemas given are not versions of one integration (a one-line sentence)."""
+VersionsError = _versions.VersionsError
 
 
 def integration_versions(integrations: Sequence[Integration]) -> dict[int, Integration]:
-    """The schemas by ``integrationVersion``, latest last.
-
-    All must have the same ``name`` and each its own ``integrationVersion``; versions need
-    not follow each other (1 and 3 is fine: Contentsquare may have retired 2).
-    """
+    """The schemas by ``integrationVersion``, latest last (see
+    ``generator.integration_versions``)."""
     if not integrations:
         raise VersionsError("the sandbox needs at least one integration schema")
-    first = integrations[0]
-    by_version: dict[int, Integration] = {}
-    for integration in integrations:
-        if integration.name != first.name:
-            raise VersionsError(
-                f"{first.schema_path} and {integration.schema_path} are schemas of "
-                f"different integrations ({first.name}, {integration.name}): one sandbox "
-                'serves the versions of one integration; give them the same "name" or '
-                "start one sandbox per integration"
-            )
-        earlier = by_version.get(integration.version)
-        if earlier is not None:
-            raise VersionsError(
-                f"{earlier.schema_path} and {integration.schema_path} are both "
-                f"integrationVersion {integration.version}: each schema of an integration "
-                'has its own "integrationVersion"'
-            )
-        by_version[integration.version] = integration
-    return dict(sorted(by_version.items()))
+    return _versions.integration_versions(
+        integrations,
+        'one sandbox serves the versions of one integration; give them the same "name" or '
+        "start one sandbox per integration",
+    )
