@@ -44,7 +44,11 @@ class BatchBuilder:
         return len(self._pending)
 
     def fits_alone(self, item: ValidItem) -> bool:
-        return self._overhead + len(item.wire) <= self.max_bytes
+        return self.fits(len(item.wire))
+
+    def fits(self, wire_size: int) -> bool:
+        """An item of ``wire_size`` bytes of JSON fits in a batch of its own."""
+        return self._overhead + wire_size <= self.max_bytes
 
     def add(self, item: ValidItem) -> tuple[list[ValidItem], ValidItem | None]:
         """Add ``item``; returns (a full batch to send first or [], the item it superseded)."""
@@ -63,6 +67,33 @@ class BatchBuilder:
         self._pending[item.key] = item
         self._items_bytes += size
         return ready, superseded
+
+    def extend(self, items: list[ValidItem]) -> tuple[list[list[ValidItem]], int]:
+        """``add`` for many items at once (the hot path of a send): returns the full
+        batches to send first, and how many items were superseded."""
+        batches: list[list[ValidItem]] = []
+        superseded = 0
+        pending = self._pending
+        size = self._items_bytes
+        max_size = self.max_size
+        room = self.max_bytes - self._overhead
+        for item in items:
+            key = item[2]
+            earlier = pending.pop(key, None)
+            if earlier is not None:
+                superseded += 1
+                size -= len(earlier[3])
+            count = len(pending)
+            wire = len(item[3])
+            # With this item: count + 1 items, count commas between them.
+            if count and (count >= max_size or size + wire + count > room):
+                batches.append(list(pending.values()))
+                pending = self._pending = {}
+                size = 0
+            pending[key] = item
+            size += wire
+        self._items_bytes = size
+        return batches, superseded
 
     def flush(self) -> list[ValidItem]:
         batch = list(self._pending.values())

@@ -62,7 +62,7 @@ logger = logging.getLogger(__package__)
 USER_AGENT = f"{__package__}/enrichgen"
 MAX_ANSWER_BYTES = 64 * 1024
 """Bytes of an answer read at most: enough for any error body, and no more."""
-DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_FAILURE_THRESHOLD = 3
 
 HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
@@ -237,6 +237,8 @@ class BaseClient(Generic[HttpClient]):
         return token
 
     def _unreachable(self, url: str, error: Exception) -> str:
+        if isinstance(error, _AttemptTooLong):
+            return f"{url} was still answering when the attempt's deadline passed"
         return f"{url} could not be reached ({type(error).__name__})"
 
     def _post_request(self, post: Post, token: Token) -> dict[str, Any]:
@@ -397,7 +399,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             with self._http.stream("POST", **self._token_post_request()) as response:
                 content = self._read_answer(response, deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
@@ -421,7 +423,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             with self._http.stream("POST", **request) as response:
                 content = self._read_answer(response, post.deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
         return self._answer(response, content, token)
 
@@ -519,7 +521,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                 "POST", **self._token_post_request()
             ) as response:
                 content = await self._read_answer(response, deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
@@ -543,7 +545,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         try:
             async with self._http.stream("POST", **request) as response:
                 content = await self._read_answer(response, post.deadline)
-        except (httpx.HTTPError, _AttemptTooLong) as error:
+        except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
         return self._answer(response, content, token)
 

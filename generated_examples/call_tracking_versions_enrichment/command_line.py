@@ -507,6 +507,13 @@ def _send(
             f"resume with --start-line {resume}",
             file=stderr,
         )
+        if control.abandoning:
+            # The requests left in flight hold worker threads that the interpreter would
+            # wait for on exit: everything is written, so leave now.
+            reading.outcomes.close()
+            sys.stdout.flush()
+            stderr.flush()
+            os._exit(1)
         return 1
     if reading.progress.count == 0 and reading.outcomes.count == 0:
         print(f"{PROGRAM}: {path} holds no items: nothing was sent", file=stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
-from .field_types import WireBool, WireDatetimeText, WireFloat, WireInt, WireString
+from .field_types import BulkDatetime, BulkString, WireBool, WireFloat, WireInt
 from .item import ItemEnvelope, ItemEnvelopeWire
 from .models import Enrichment, EnrichmentV1
 from .versions import FieldType, IntegrationVersion
@@ -64,9 +64,9 @@ class EnrichmentWireV1(TypedDict):
     call_answered: WireBool
     call_duration: WireInt
     client_rating: NotRequired[WireFloat | None]
-    call_center_name: NotRequired[WireString | None]
-    call_started_at: WireDatetimeText
-    callOutcome: NotRequired[WireString | None]
+    call_center_name: NotRequired[BulkString | None]
+    call_started_at: BulkDatetime
+    callOutcome: NotRequired[BulkString | None]
 
 
 class ItemWireV1(ItemEnvelopeWire):
@@ -112,9 +112,9 @@ class EnrichmentWire(TypedDict):
     call_answered: WireBool
     call_duration: WireInt
     client_rating: NotRequired[WireInt | None]
-    call_center_name: NotRequired[WireString | None]
-    call_started_at: WireDatetimeText
-    callOutcome: NotRequired[WireString | None]
+    call_center_name: NotRequired[BulkString | None]
+    call_started_at: BulkDatetime
+    callOutcome: NotRequired[BulkString | None]
     queue_seconds: NotRequired[WireInt | None]
 
 

@@ -37,6 +37,7 @@ The rules it keeps:
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -58,6 +59,11 @@ from .validation import InvalidItem, ValidItem, validate_chunk
 from .versions import IntegrationVersion
 
 logger = logging.getLogger(__package__)
+
+
+_KEY = operator.attrgetter("key")
+_WIRE = operator.attrgetter("wire")
+
 
 VALIDATION_CHUNK = 500
 SYSTEMATIC_REFUSALS = 4
@@ -221,13 +227,13 @@ class SendPlan:
                 f"the send deadline of {self.settings.send_deadline:g} s passed"
             )
         if self._backoff:
-            due = [batch for batch in self._backoff if batch.not_before <= now]
-            for batch in due:
-                self._backoff.remove(batch)
-                self._ready.appendleft(batch)
+            for due in [b for b in self._backoff if b.not_before <= now]:
+                self._backoff.remove(due)
+                self._ready.appendleft(due)
         while True:
-            if self._ready and self._may_post(now):
-                return self._post(self._ready.popleft(), now)
+            ready = self._next_ready(now)
+            if ready is not None:
+                return self._post(ready, now)
             if self._reading and not self._ready:
                 return ReadItems(VALIDATION_CHUNK)
             if not self._reading and not self._stopped and self._builder.count:
@@ -238,8 +244,25 @@ class SendPlan:
             return Wait(self._next_timer())
         return self._finish()
 
-    def _may_post(self, now: float) -> bool:
-        return len(self._in_flight) < self._window and now >= self._paused_until
+    def _next_ready(self, now: float) -> _Batch | None:
+        """The batch to post now, if any (taken out of the queue).
+
+        A batch in backoff keeps its place: a new batch starts only while fewer than
+        ``window`` batches are under way, so a dead endpoint costs a few batches' retries,
+        not every batch's. The parts of a refused batch go one at a time: the search for
+        the refused items is sequential, so a systematic refusal is seen early.
+        """
+        if len(self._in_flight) >= self._window or now < self._paused_until:
+            return None
+        under_way = len(self._in_flight) + len(self._backoff)
+        searching = any(batch.from_refusal for batch in self._in_flight.values())
+        for batch in self._ready:
+            if batch.from_refusal and searching:
+                continue
+            if batch.started or under_way < self._window:
+                self._ready.remove(batch)
+                return batch
+        return None
 
     def _next_timer(self) -> float | None:
         timers = [batch.not_before for batch in self._backoff]
@@ -285,7 +308,26 @@ class SendPlan:
 
     def _admit_chunk(self, items: list[object]) -> None:
         now = self.clock()
-        for result in validate_chunk(self._read, items, self.settings.version):
+        results = validate_chunk(self._read, items, self.settings.version)
+        self._read += len(items)
+        valid = [result for result in results if isinstance(result, ValidItem)]
+        if (
+            valid
+            and len(valid) == len(results)
+            and self._closed is None
+            and not self._waiting
+            and self._builder.fits(max(map(len, map(_WIRE, valid))))
+            and len(keys := set(map(_KEY, valid))) == len(valid)
+            and self._busy.isdisjoint(keys)
+        ):
+            # The common case, at one Python step per item: all valid, none too big, each
+            # key once, and none held back by a batch in flight.
+            batches, superseded = self._builder.extend(valid)
+            self.report.superseded += superseded
+            for batch in batches:
+                self._enqueue(batch, now)
+            return
+        for result in results:
             if isinstance(result, InvalidItem):
                 self._record(
                     ItemFailure(
@@ -300,7 +342,6 @@ class SendPlan:
                 self._reject(result, reason, None, None)
             else:
                 self._admit(result, now)
-        self._read += len(items)
 
     def _admit(self, item: ValidItem, now: float) -> None:
         if self._closed is not None:

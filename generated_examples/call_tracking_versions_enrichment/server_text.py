@@ -15,13 +15,17 @@ from collections.abc import Iterable
 MAX_SERVER_TEXT = 200
 """Characters of server text kept (the rest is cut, with an ellipsis)."""
 REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 6
+"""Shorter values are not looked for (a one-letter test token would garble every text)."""
 
 
 def clean(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` on one short line: each secret replaced, control and format characters
     (escape sequences, line breaks, bidirectional overrides) dropped, spaces folded."""
     for secret in secrets:
-        if secret:
+        # A value this short is no secret worth the name, and replacing it everywhere would
+        # only garble the text.
+        if len(secret) >= MIN_SECRET_CHARS:
             text = text.replace(secret, REDACTED)
     printable = "".join(
         " " if ch.isspace() else ch

@@ -12,8 +12,11 @@ mappings; the package's tests and enrichgen's property tests hold it to that.
 from __future__ import annotations
 
 import functools
+import operator
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import count, repeat
 from typing import Any, NamedTuple
 
 import pydantic_core
@@ -22,9 +25,11 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from .item import ItemEnvelope, ItemKey
 from .versions import IntegrationVersion
 
+ItemsAdapter = TypeAdapter[list[dict[str, Any]]]
+
 
 @functools.cache
-def _adapter(item_wire: Any) -> TypeAdapter[list[dict[str, Any]]]:
+def _adapter(item_wire: Any) -> ItemsAdapter:
     # The list adapter's config reaches the TypedDicts inside it (they have none of their
     # own).
     return TypeAdapter(
@@ -48,28 +53,47 @@ class InvalidItem:
 
 
 def _describe(errors: list[Any]) -> tuple[str, str | None]:
-    """Every error of one item in one line, and the wire name of the first bad field."""
-    reasons = []
-    fields = []
+    """Every error of one item in one line, and the wire name of the first bad field.
+
+    A value refused by both branches of a bulk type (see ``field_types``) has one error per
+    branch; the last one, the full rule's, is the one that explains it.
+    """
+    messages: dict[tuple[str, ...], str] = {}
     for error in errors:
-        location = list(error["loc"][1:])  # without the position in the list
-        if len(location) >= 2 and location[0] == "enrichment":
-            fields.append(str(location[1]))
-        elif location and isinstance(location[0], str):
-            fields.append(location[0])
-        where = ".".join(str(part) for part in location) or "item"
-        reasons.append(f"{where}: {error['msg']}")
+        location = tuple(str(part) for part in error["loc"][1:])  # without the position
+        location = location[:2] if location[:1] == ("enrichment",) else location[:1]
+        messages[location] = error["msg"]
+    fields = [where[-1] for where in messages if where and where != ("enrichment",)]
+    reasons = [
+        f"{'.'.join(where) or 'item'}: {message}" for where, message in messages.items()
+    ]
     return "; ".join(reasons), (fields[0] if fields else None)
 
 
-def _encode(index: int, original: Any, valid: dict[str, Any]) -> ValidItem:
-    enrichment = valid["enrichment"]
-    if None in enrichment.values():
-        # An optional field set to None is left out of the wire form.
-        valid["enrichment"] = {k: v for k, v in enrichment.items() if v is not None}
-    number = valid.setdefault("enrichmentNumber", 1)
-    key = (valid["userId"], valid["sessionNumber"], number)
-    return ValidItem(index, original, key, pydantic_core.to_json(valid))
+_KEY = operator.itemgetter("userId", "sessionNumber", "enrichmentNumber")
+_SET_DEFAULT_NUMBER = operator.methodcaller("setdefault", "enrichmentNumber", 1)
+
+
+def _encode_all(
+    adapter: ItemsAdapter, first_index: int, chunk: list[Any], valid: list[Any]
+) -> list[ValidItem]:
+    """The wire form of a whole chunk of validated items: one JSON encoding for all of them,
+    cut at the items' boundaries.
+
+    Each item's JSON starts with ``{"userId":``; ``},{"userId":`` cannot occur inside a
+    value (a quote in a string is escaped, and after a closing quote comes ``,``, ``:``,
+    ``}`` or ``]``), so the cut is exact; it is checked all the same. The adapter encodes
+    (``exclude_none`` leaves out the optional fields given as None).
+    """
+    deque(map(_SET_DEFAULT_NUMBER, valid), maxlen=0)
+    text = adapter.dump_json(valid, exclude_none=True)
+    # JSON escapes every control character: a NUL byte can only be the one put in here.
+    wires = text[1:-1].replace(b'},{"userId":', b'}\x00{"userId":').split(b"\x00")
+    if len(wires) != len(valid):
+        wires = [adapter.dump_json([item], exclude_none=True)[1:-1] for item in valid]
+    rows = zip(count(first_index), chunk, map(_KEY, valid), wires)
+    # tuple.__new__ builds each ValidItem without a Python call per item.
+    return list(map(tuple.__new__, repeat(ValidItem), rows))
 
 
 def _from_model(index: int, item: ItemEnvelope) -> ValidItem:
@@ -82,6 +106,13 @@ def validate_chunk(
     """Validate ``chunk`` (items numbered from ``first_index``) by the rules of ``version``,
     in input order."""
     adapter = _adapter(version.item_wire)
+    if chunk and set(map(type, chunk)) == {dict}:
+        try:
+            valid = adapter.validate_python(chunk)
+        except ValidationError:
+            pass  # find which items, one by one
+        else:
+            return list(_encode_all(adapter, first_index, chunk, valid))
     results: list[ValidItem | InvalidItem | None] = [None] * len(chunk)
     mappings: list[Any] = []
     positions: list[int] = []
@@ -107,15 +138,15 @@ def validate_chunk(
         for offset, position in enumerate(positions):
             index = first_index + position
             if validated is not None:
-                results[position] = _encode(
-                    index, chunk[position], dict(validated[offset])
-                )
-                continue
-            try:
-                [one] = adapter.validate_python([chunk[position]])
-            except ValidationError as error:
-                reason, field = _describe(error.errors(include_url=False))
-                results[position] = InvalidItem(index, chunk[position], reason, field)
+                one = validated[offset]
             else:
-                results[position] = _encode(index, chunk[position], dict(one))
+                try:
+                    [one] = adapter.validate_python([chunk[position]])
+                except ValidationError as error:
+                    reason, field = _describe(error.errors(include_url=False))
+                    results[position] = InvalidItem(
+                        index, chunk[position], reason, field
+                    )
+                    continue
+            [results[position]] = _encode_all(adapter, index, [chunk[position]], [one])
     return [result for result in results if result is not None]

@@ -19,6 +19,7 @@ import pytest
 
 from ..command_line import main
 from ..integration import FIELD_TYPES
+from ..report import SendReport
 from .test_models import VALID_WIRE
 
 SECRET = "do-not-print-this-secret"
@@ -215,3 +216,105 @@ def test_no_progress_line_when_stderr_is_not_a_terminal(
     monkeypatch.setattr(sys, "stderr", not_a_terminal)
     assert run("validate", path) == 0
     assert not_a_terminal.getvalue() == ""
+
+
+class _Recorded:
+    """Stands in for ``EnrichmentClient``: records how it was made, accepts every item."""
+
+    made: list[tuple[Any, ...]] = []
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        _Recorded.made.append(arguments)
+
+    def __enter__(self) -> _Recorded:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def send(self, items: Any, **options: Any) -> SendReport:
+        return SendReport(accepted=sum(1 for _ in items))
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    from .. import command_line
+
+    _Recorded.made = []
+    monkeypatch.setattr(command_line, "EnrichmentClient", _Recorded)
+    for variable in ("CS_CLIENT_SECRET", "CS_CLIENT_SECRET_FILE", "CS_AUTH_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CS_CLIENT_ID", "me")
+    monkeypatch.setenv("CS_PROJECT_ID", "7")
+    return _Recorded.made
+
+
+def test_the_secret_can_come_from_a_file_and_then_no_warning(
+    tmp_path: Path, recorded: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    assert run("send", path, "--client-secret-file", str(secret_file)) == 0
+    assert recorded == [("me", SECRET, 7)]
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err and SECRET not in captured.out + captured.err
+
+
+def test_the_secret_can_come_from_standard_input(
+    tmp_path: Path,
+    recorded: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SECRET.encode())))
+    assert run("send", path, "--client-secret-file", "-") == 0
+    assert recorded == [("me", SECRET, 7)]
+    # standard input cannot hold both the items and the secret
+    assert run("send", "-", "--client-secret-file", "-") == 2
+
+
+def test_a_secret_on_the_command_line_works_with_a_warning(
+    tmp_path: Path, recorded: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    assert run("send", path, "--client-secret", SECRET) == 0
+    assert recorded == [("me", SECRET, 7)]
+    err = capsys.readouterr().err
+    assert "warning: --client-secret is visible to other local users" in err
+    assert SECRET not in err
+
+
+def test_an_empty_file_says_so(
+    tmp_path: Path, recorded: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, "", "")
+    assert run("send", path, "--client-secret-file", path) == 2  # an empty secret file
+    assert "holds no client secret" in capsys.readouterr().err
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    assert run("send", path, "--client-secret-file", str(secret_file)) == 1
+    assert "holds no items: nothing was sent" in capsys.readouterr().err
+    assert run("validate", path) == 1
+
+
+def test_an_unknown_integration_version_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    assert run("validate", path, "--integration-version", "99") == 2
+    assert (
+        "--integration-version 99 is not one of this package's"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_naive_datetime_is_refused_with_a_hint_for_text_and_for_python() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..field_types import WireDatetime
+
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(WireDatetime).validate_python("2024-03-10T12:00:00")
+    assert "add Z or an offset such as +02:00" in str(caught.value)
+    assert "tzinfo" in str(caught.value)

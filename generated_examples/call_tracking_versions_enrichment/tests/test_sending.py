@@ -143,8 +143,15 @@ def test_batches_hold_at_most_max_batch_size_items() -> None:
 
 
 def test_batches_hold_at_most_max_batch_bytes() -> None:
-    one = len(json.dumps(item(0), separators=(",", ":")))
-    envelope = len('{"integrationVersion":1,"projectId":42,"enrichments":[]}')
+    def size(document: Any) -> int:
+        return len(
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+
+    one = size(item(0))
+    envelope = size(
+        {"integrationVersion": LATEST.number, "projectId": 42, "enrichments": []}
+    )
     run = Run([item(n) for n in range(5)], max_batch_bytes=envelope + 2 * one + 1)
     posts, _ = run.posts()
     assert [len(users(post)) for post in posts] == [2, 2, 1]
@@ -323,7 +330,9 @@ def test_429_and_503_halve_the_batches_in_flight_and_success_grows_them_back() -
     run.answer(posts[1], 503)
     # 4 → 2 → 1 batches in flight; two are still in flight, so none may start
     assert run.posts()[0] == []
-    run.answer(posts[2])  # grows back to 2; one still in flight
+    run.answer(posts[2])  # grows back to 2: one in flight, two waiting for their retry
+    assert run.posts()[0] == []
+    run.answer(posts[3])  # grows to 3: two under way, room for one more
     assert len(run.posts()[0]) == 1
 
 
