@@ -48,6 +48,8 @@ bench: $(TEST_INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/generate_speed.py
 	$(BIN)/python benchmarks/send_throughput.py
+	$(BIN)/python benchmarks/delivery.py
+	$(BIN)/python benchmarks/sandbox_keep_alive.py
 
 # The oldest versions the generated packages claim (their README.md and __init__ docstring,
 # generator.render.PACKAGE_REQUIREMENTS), in a throwaway environment of their own.
