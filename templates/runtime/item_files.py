@@ -112,10 +112,14 @@ def _check_values(value: object) -> None:
                 )
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+"""Made once: ``json.loads`` with a hook would make a decoder for every line."""
+
+
 def _loads(text: str) -> object:
     """The JSON value of one line, or ``_Refusal`` saying why there is none."""
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise _Refusal(f"the JSON is nested deeper than {MAX_NESTING} levels") from None
     except ValueError as error:
