@@ -8,6 +8,13 @@ JSON lines hold one wire-format item per line. A line of a ``--failed-out`` file
 can be sent again as it is. CSV has a header row: ``userId``, ``sessionNumber``, optionally
 ``enrichmentNumber``, then the schema's field names; each cell is typed by its field, and an
 empty cell leaves the field out.
+
+What is refused, line by line (a ``BadLine``, the lines after it still read): a line longer
+than ``MAX_LINE_BYTES`` (skipped up to its newline, never held whole), bytes that are not
+UTF-8, JSON nested deeper than ``MAX_NESTING``, an object with a key twice (no value is
+chosen for the user), a lone surrogate escape such as ``"\\ud800"`` (text that cannot be
+encoded as UTF-8 cannot be sent), a CSV cell longer than ``MAX_CELL_CHARS`` or a CSV record
+longer than ``MAX_RECORD_CHARS``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import csv
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
@@ -29,6 +37,21 @@ _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TRUE = frozenset({"true", "1", "yes"})
 _BOOLS = _TRUE | {"false", "0", "no"}
 
+MAX_LINE_BYTES = 1 << 20
+"""The longest line read (1 MiB, its newline aside); a longer one is a ``BadLine``."""
+MAX_NESTING = 32
+"""The deepest JSON nesting read; an item is 2 levels deep, a ``--failed-out`` line 3."""
+MAX_CELL_CHARS = 65_536
+"""The longest CSV cell read, below the csv module's own limit (131,072 by default)."""
+MAX_RECORD_CHARS = 1 << 20
+"""The longest CSV record read, when quoted cells spread it over several lines."""
+_KEPT_CHARS = 200
+"""What a ``BadLine`` keeps of a line too long to hold."""
+_SKIP_BYTES = 1 << 16
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class FileError(Exception):
     """The file as a whole cannot be read: it does not exist, or its CSV header is wrong."""
@@ -36,11 +59,114 @@ class FileError(Exception):
 
 @dataclass(frozen=True)
 class BadLine:
-    """A line that holds no item at all (not JSON, not an object, wrong number of cells)."""
+    """A line that holds no item at all (not JSON, not an object, wrong number of cells,
+    too long, ...): ``reason`` says why in one sentence, ``text`` is the line as read.
+    """
 
     line: int
     text: str
     reason: str
+
+
+class _Refusal(Exception):
+    """A line that cannot be read as an item; the message is the reason given."""
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, shortened to a readable length."""
+    quoted = repr(text)  # a field name (30 bytes at most) is never shortened
+    return quoted if len(quoted) <= 160 else quoted[:156] + "...'"
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refused when it holds a key twice: the JSON standard leaves the
+    meaning open and the json module keeps the last, silently dropping the other value.
+    """
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refusal(
+                    f"the key {_shown(key)} appears twice in one object; which value is "
+                    "meant cannot be known, so the line is refused"
+                )
+            seen.add(key)
+    return value
+
+
+def _check_values(value: object) -> None:
+    """Refuses nesting deeper than ``MAX_NESTING`` and lone surrogates, without recursion."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= MAX_NESTING:
+                raise _Refusal(f"the JSON is nested deeper than {MAX_NESTING} levels")
+            children = [*node, *node.values()] if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(node, str):
+            surrogate = _LONE_SURROGATE.search(node)
+            if surrogate:
+                raise _Refusal(
+                    f"the line holds a lone surrogate escape "
+                    f"(\\u{ord(surrogate.group()):04x}): its text cannot be encoded as "
+                    "UTF-8, so it cannot be sent"
+                )
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+"""Made once: ``json.loads`` with a hook would make a decoder for every line."""
+
+
+def _loads(text: str) -> object:
+    """The JSON value of one line, or ``_Refusal`` saying why there is none."""
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise _Refusal(f"the JSON is nested deeper than {MAX_NESTING} levels") from None
+    except ValueError as error:
+        raise _Refusal(f"not valid JSON: {error}") from None
+    # Most lines cannot be deep or hold a surrogate: they are not walked.
+    if text.count("[") + text.count("{") > MAX_NESTING or _SURROGATE_ESCAPE.search(
+        text
+    ):
+        _check_values(value)
+    return value
+
+
+class _RecordTooLong(Exception):
+    pass
+
+
+class _CsvLines:
+    """The lines given to the csv module, counted, each record's kept (and bounded)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.number = 0
+        self.record: list[str] = []
+        self._chars = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        self._chars += len(line)
+        if self._chars > MAX_RECORD_CHARS:
+            # Raised, not returned: the csv module drops the record and starts afresh.
+            raise _RecordTooLong
+        self.record.append(line)
+        return line
+
+    def next_record(self) -> None:
+        self.record = []
+        self._chars = 0
+
+    def text(self) -> str:
+        return "".join(self.record)[:MAX_CELL_CHARS].rstrip("\r\n")
 
 
 def _cell(kind: FieldType, text: str) -> object:
@@ -58,10 +184,50 @@ def _cell(kind: FieldType, text: str) -> object:
     return text
 
 
+_CELL_TOO_LONG = (
+    f"a cell is longer than {MAX_CELL_CHARS:,} characters, the most a cell may hold"
+)
+
+
+def _csv_reason(error: Exception) -> str:
+    """A csv module error (or an over-long record) as a reason."""
+    if isinstance(error, _RecordTooLong):
+        return (
+            f"the CSV record is longer than {MAX_RECORD_CHARS:,} characters (is a quote "
+            "left open?)"
+        )
+    if "field limit" in str(error):
+        return _CELL_TOO_LONG
+    return f"not valid CSV: {error}"
+
+
+def _json_entry(number: int, line: str) -> object:
+    """The item of one JSON line, or a ``BadLine``.
+
+    A line of a ``--failed-out`` file is read as its ``item``; when that is a string, the
+    line that held no item when it failed, that string is read as the line (it may have
+    been fixed since), so a line still bad is written out again as it was, never nested.
+    """
+    try:
+        item = _loads(line)
+        while isinstance(item, dict) and "item" in item and "userId" not in item:
+            item = item["item"]
+            if isinstance(item, str):
+                line = item  # always shorter than the line holding it: this ends
+                item = _loads(line)
+    except _Refusal as refusal:
+        return BadLine(number, line, str(refusal))
+    if not isinstance(item, dict):
+        return BadLine(number, line, "an item is a JSON object")
+    return item
+
+
 class ItemFile:
     """The items of one file, read lazily, each with its line number (from 1).
 
-    ``bytes_read`` and ``size`` (None for a pipe) let a caller show progress.
+    ``bytes_read`` and ``size`` (None for a pipe) let a caller show progress;
+    ``entries_read`` counts what iterating gave (items and ``BadLine``s): 0 once the file
+    has been read through means it holds no items (it is empty, or all blank lines).
     """
 
     def __init__(
@@ -81,7 +247,8 @@ class ItemFile:
         except (OSError, ValueError):
             pass
         self.bytes_read = 0
-        self._undecodable: set[int] = set()
+        self.entries_read = 0
+        self._refused: dict[int, BadLine] = {}  # lines read but not held, by number
         self._lines = self._decoded_lines()
         self._lookahead: list[str] = []
         self.format = file_format or self._guess_format()
@@ -114,20 +281,44 @@ class ItemFile:
             self._stream.close()
 
     def _decoded_lines(self) -> Iterator[str]:
-        for number, raw in enumerate(self._stream, start=1):
+        """Every line as text. A line too long or not UTF-8 is noted in ``_refused``; one
+        too long is given as a blank line and skipped without being held."""
+        number = 0
+        while raw := self._stream.readline(MAX_LINE_BYTES + 1):
+            number += 1
             self.bytes_read += len(raw)
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                self._refused[number] = BadLine(
+                    number,
+                    raw[:_KEPT_CHARS].decode("utf-8", "replace"),
+                    f"the line is longer than {MAX_LINE_BYTES:,} bytes (1 MiB), the most "
+                    "a line may hold: it was skipped",
+                )
+                yield "\n"
+                self._skip_line()
+                continue
+            if number == 1 and raw.startswith(_BYTE_ORDER_MARK):
                 raw = raw[3:]  # the byte order mark spreadsheets write
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError:
-                self._undecodable.add(number)
-                yield raw.decode("utf-8", "replace")
+                text = raw.decode("utf-8", "replace")
+                self._refused[number] = BadLine(
+                    number, text, "the line is not valid UTF-8"
+                )
+                yield text
+
+    def _skip_line(self) -> None:
+        """Reads on to the next newline (or the end), a bounded chunk at a time."""
+        while chunk := self._stream.readline(_SKIP_BYTES):
+            self.bytes_read += len(chunk)
+            if chunk.endswith(b"\n"):
+                return
 
     def _guess_format(self) -> Format:
-        for line in self._lines:
+        for number, line in enumerate(self._lines, start=1):
             self._lookahead.append(line)
-            if line.strip():
+            if line.strip() and number not in self._refused:
                 return "jsonl" if line.lstrip().startswith("{") else "csv"
         return "jsonl"
 
@@ -136,53 +327,68 @@ class ItemFile:
         self._lookahead = []
         yield from self._lines
 
+    def _take_refused(self, first: int, last: int) -> BadLine | None:
+        """The first refused line from ``first`` to ``last``, forgetting them all."""
+        refused = [self._refused.pop(n, None) for n in range(first, last + 1)]
+        return next((line for line in refused if line is not None), None)
+
     def __iter__(self) -> Iterator[tuple[int, object]]:
         """``(line number, item or BadLine)`` for every item of the file."""
-        if self.format == "csv":
-            return self._csv_items()
-        return self._json_items()
+        entries = self._csv_items() if self.format == "csv" else self._json_items()
+        for entry in entries:
+            self.entries_read += 1
+            yield entry
 
     def _json_items(self) -> Iterator[tuple[int, object]]:
         for number, line in enumerate(self._all_lines(), start=1):
-            if not line.strip():
-                continue
-            if number in self._undecodable:
-                yield number, BadLine(number, line, "the line is not valid UTF-8")
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as error:
-                yield number, BadLine(number, line, f"not valid JSON: {error}")
-                continue
-            if isinstance(item, dict) and "item" in item and "userId" not in item:
-                item = item["item"]  # a line of a --failed-out file
-            if not isinstance(item, dict):
-                yield number, BadLine(number, line, "an item is a JSON object")
-                continue
-            yield number, item
+            refused = self._refused.pop(number, None)
+            if refused is not None:
+                yield number, refused
+            elif line.strip():
+                yield number, _json_entry(number, line)
 
     def _csv_items(self) -> Iterator[tuple[int, object]]:
-        reader = csv.reader(self._all_lines())
-        header = next(reader, None)
-        if header is None:
-            return
+        lines = _CsvLines(self._all_lines())
+        reader = csv.reader(lines)
+        header: list[str] = []
+        while not any(cell.strip() for cell in header):  # blank lines before it
+            try:
+                header = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, _RecordTooLong) as error:
+                raise FileError(
+                    f"{self.path}: the CSV header cannot be read: {_csv_reason(error)}"
+                ) from None
+        refused = self._take_refused(1, lines.number)
+        if refused is not None:
+            raise FileError(f"{self.path}: line {refused.line}: {refused.reason}")
         columns = self._check_header(header)
-        last_line = reader.line_num
-        for row in reader:
-            first_line, last_line = last_line + 1, reader.line_num
-            if not any(cell.strip() for cell in row):
+        while True:
+            first_line = lines.number + 1
+            lines.next_record()
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, _RecordTooLong) as error:
+                self._take_refused(first_line, lines.number)
+                yield first_line, BadLine(first_line, lines.text(), _csv_reason(error))
                 continue
+            refused = self._take_refused(first_line, lines.number)
             text = ",".join(row)
-            if self._undecodable.intersection(range(first_line, last_line + 1)):
-                yield first_line, BadLine(
-                    first_line, text, "the line is not valid UTF-8"
-                )
+            if refused is not None:
+                yield first_line, BadLine(first_line, refused.text, refused.reason)
+            elif not any(cell.strip() for cell in row):
+                continue
             elif len(row) != len(columns):
                 yield first_line, BadLine(
                     first_line,
                     text,
                     f"{len(row)} cells, the header has {len(columns)}",
                 )
+            elif any(len(cell) > MAX_CELL_CHARS for cell in row):
+                yield first_line, BadLine(first_line, lines.text(), _CELL_TOO_LONG)
             else:
                 yield first_line, self._csv_item(columns, row)
 
@@ -192,17 +398,18 @@ class ItemFile:
         unknown = [name for name in columns if name not in known]
         if unknown:
             raise FileError(
-                f"{self.path}: unknown column {unknown[0]!r}; the columns are "
+                f"{self.path}: unknown column {_shown(unknown[0])}; the columns are "
                 "userId, sessionNumber, enrichmentNumber (optional), then the fields "
                 + ", ".join(repr(name) for name in field_types)
             )
-        duplicated = sorted({name for name in columns if columns.count(name) > 1})
+        counts = Counter(columns)
+        duplicated = sorted(name for name, count in counts.items() if count > 1)
         if duplicated:
             raise FileError(f"{self.path}: the column {duplicated[0]!r} appears twice")
         required = ["userId", "sessionNumber"] + [
             name for name in field_types if name not in self.version.optional_fields
         ]
-        missing = [name for name in required if name not in columns]
+        missing = [name for name in required if name not in counts]
         if missing:
             raise FileError(
                 f"{self.path}: the CSV header has no column {', '.join(missing)}"
