@@ -95,6 +95,57 @@ def test_the_last_write_of_every_key_wins_whatever_the_answer_times(
     assert server.key_overlaps == 0  # and never two writes of one key at once
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_soak_every_fault_at_random_times_loses_nothing_and_keeps_the_order(
+    server: ScriptedServer, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrency, random answer times, keys written far apart and close, 5xx, 429,
+    dropped connections and tokens that expire: nothing lost, the store = the last writes."""
+    record_client_waits(monkeypatch, "call_tracking_enrichment")
+    rng = random.Random(23)
+    items = [call(n, rng.randrange(8_000)) for n in range(20_000)]
+    faults = random.Random(29)
+    counts = {"500": 0, "429": 0, "drop": 0, "expired": 0}
+
+    def script(batch: list[dict[str, Any]]) -> Reply | None:
+        delay = faults.uniform(0.0, 0.01)
+        roll = faults.random()
+        if roll < 0.06:
+            counts["500"] += 1
+            return Reply(500, {"errorMessage": "try again"}, delay=delay)
+        if roll < 0.10:
+            counts["429"] += 1
+            return Reply(429, {}, {"Retry-After": "0"}, delay=delay)
+        if roll < 0.13:
+            counts["drop"] += 1
+            return Reply(drop=True)
+        if len(server.enrichment_requests) % 100 == 50:
+            # Every token issued so far expires (as an hour-old one does): the requests in
+            # flight get 401, renew, and are sent once more.
+            counts["expired"] += 1
+            server.valid_tokens.clear()
+        return Reply(delay=delay)
+
+    server.script = script
+    settings = options(server, max_batch_size=100, max_retries=15)
+    if kind == "sync":
+        with EnrichmentClient(**settings) as client:
+            report = client.send(items)
+    else:
+
+        async def main() -> Any:
+            async with AsyncEnrichmentClient(**settings) as client:
+                return await client.send(items)
+
+        report = asyncio.run(main())
+    assert report.ok, str(report)
+    assert report.accepted + report.superseded == len(items)
+    assert server.store == last_writes(items)
+    assert server.most_in_flight > 1 and server.key_overlaps == 0
+    assert min(counts.values()) > 0, counts  # every kind of fault happened
+    assert server.tokens_issued > 1
+
+
 def test_a_dead_endpoint_fails_the_whole_send_after_a_few_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -154,6 +154,7 @@ class _Batch:
     body: bytes = b""
     retries: int = 0
     renewed: bool = False
+    """The last answer was a 401 and the token was renewed: a second 401 fails the batch."""
     started: bool = False
     from_refusal: bool = False
     """A part of a refused batch: its items were refused together with others."""
@@ -420,6 +421,9 @@ class SendPlan:
             batch.refused_token = answer.token
             self._ready.appendleft(batch)
         elif verdict is Verdict.RETRY:
+            # Whatever comes next, the token was not refused again right after its renewal:
+            # a 401 later in this batch's retries is a new expiry, renewed again.
+            batch.renewed = False
             if status in SLOW_DOWN_STATUSES:
                 self._slow_down(status)
             retry_after = parse_retry_after(answer.retry_after)
@@ -446,6 +450,7 @@ class SendPlan:
         if self._closed is not None:
             self._fail(batch.items, self._closed, None)
         else:
+            batch.renewed = False  # as after a retryable answer
             self._retry(batch, failure.reason, failure.retry_after, None, self.clock())
 
     # -- outcomes -------------------------------------------------------------------

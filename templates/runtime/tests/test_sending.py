@@ -488,3 +488,23 @@ def test_after_a_413_batches_built_but_not_sent_are_cut_too() -> None:
     [first], _ = run.posts()
     run.answer(first, 413)
     assert run.accept_all()[0] == [4, 4, 4, 4, 4, 4]
+
+
+def test_a_401_after_retries_of_a_renewed_batch_renews_again() -> None:
+    run = Run([item(0)])
+    [post], _ = run.posts()
+    run.answer(post, 401, token="first")
+    again = run.next()
+    assert isinstance(again, Post)
+    run.answer(again, 503)  # then a long retry, during which the new token expires too
+    wait = run.next()
+    assert isinstance(wait, Wait) and wait.until is not None
+    run.clock.now = wait.until
+    retried = run.next()
+    assert isinstance(retried, Post)
+    run.answer(retried, 401, token="second")
+    renewed = run.next()
+    assert isinstance(renewed, Post) and renewed.refused_token == "second"
+    run.answer(renewed)
+    finished = run.next()
+    assert isinstance(finished, Finished) and finished.report.accepted == 1
