@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=40_000)
     parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
-    from call_tracking_enrichment.client import DEFAULT_MAX_IN_FLIGHT
+    from call_tracking_enrichment.sending import DEFAULT_MAX_IN_FLIGHT
 
     items = [wire_item(n) for n in range(args.items)]
     rates = {}

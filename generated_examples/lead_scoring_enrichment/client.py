@@ -14,6 +14,7 @@ answers, closing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -21,6 +22,7 @@ import random
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -36,10 +38,12 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
-from .errors import EnrichmentError
+from .errors import EnrichmentError, SendInterrupted
 from .integration import LATEST, VERSIONS
 from .report import ItemFailure, SendReport
 from .sending import (
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_MAX_IN_FLIGHT,
     Answer,
     Finished,
     NoAnswer,
@@ -62,8 +66,6 @@ logger = logging.getLogger(__package__)
 USER_AGENT = f"{__package__}/enrichgen"
 MAX_ANSWER_BYTES = 64 * 1024
 """Bytes of an answer read at most: enough for any error body, and no more."""
-DEFAULT_MAX_IN_FLIGHT = 16
-DEFAULT_FAILURE_THRESHOLD = 3
 
 HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
 OnFailure = Callable[[ItemFailure], None]
@@ -169,7 +171,11 @@ class BaseClient(Generic[HttpClient]):
         self._owns_http = http_client is None
         self._http: HttpClient = http_client or self._new_http_client()
         self._token: Token | None = None
+        self._earlier_tokens: deque[str] = deque(maxlen=4)
+        self._token_failure: tuple[float, TokenUnavailable] | None = None
+        """Tokens replaced lately: a late answer may still echo one."""
         self._rng = random.Random()
+        self._pid = os.getpid()
         self._start_io()
         _CLIENTS.add(self)
 
@@ -189,24 +195,49 @@ class BaseClient(Generic[HttpClient]):
         return self.settings.version.number
 
     def _after_fork(self) -> None:
-        # The parent's pooled connections and locks are not the child's: a connection
-        # shared by two processes mixes their answers, and a lock held by a thread of
-        # the parent would never be released.
-        if self._owns_http:
-            self._http = self._new_http_client()
+        # The parent's locks are not the child's: one held by a thread of the parent would
+        # never be released. Its pooled connections are replaced on first use (_pool_http),
+        # not here: a fork must stay cheap however many clients the process holds.
         self._start_io()
+        self._rng.seed()  # children must not all draw the same backoff
 
-    def _usable_token(self, stale: object | None) -> Token | None:
-        """The cached token, unless it is the one just refused or near its expiry."""
+    def _pool_http(self) -> HttpClient:
+        """The HTTP client of this process: a connection shared by two processes would mix
+        their answers, so a forked child makes its own."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if self._owns_http:
+                self._http = self._new_http_client()
+        return self._http
+
+    def _usable_token(self, stale: object | None, asked: float = 0.0) -> Token | None:
+        """The cached token, unless it is the one just refused or near its expiry.
+
+        A caller that asked at ``asked`` and waited for the lock while another tried the
+        token endpoint in vain gets that failure, not a request of its own: a dead token
+        endpoint is tried once per batch, not once per waiting thread or task.
+        """
+        failure = self._token_failure
+        if failure is not None and failure[0] >= asked > 0.0:
+            raise failure[1]
         token = self._token
         if token is None or token is stale or token.needs_renewal(self._clock()):
             return None
         return token
 
+    @contextlib.contextmanager
+    def _noting_token_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except TokenUnavailable as error:
+            self._token_failure = (self._clock(), error)
+            raise
+
     def _secrets(self) -> tuple[str, ...]:
         """What must never appear in a reason, a log line or an exception."""
         token = self._token
-        return (self._client_secret, token.access_token if token else "")
+        current: tuple[str, ...] = (token.access_token,) if token else ()
+        return (self._client_secret, *current, *self._earlier_tokens)
 
     def _token_request(self) -> dict[str, Any]:
         return token_request_body(
@@ -233,6 +264,8 @@ class BaseClient(Generic[HttpClient]):
             loopback_http_allowed=self._loopback_http_allowed,
         )
         logger.info("new token, valid for %.0f s", token.lifetime)
+        if self._token is not None:
+            self._earlier_tokens.append(self._token.access_token)
         self._token = token
         return token
 
@@ -391,13 +424,16 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         token = self._usable_token(stale)
         if token is not None:
             return token
-        with self._token_lock:
-            return self._usable_token(stale) or self._fetch_token()
+        asked = self._clock()
+        with self._token_lock, self._noting_token_failure():
+            return self._usable_token(stale, asked) or self._fetch_token()
 
     def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout
         try:
-            with self._http.stream("POST", **self._token_post_request()) as response:
+            with self._pool_http().stream(
+                "POST", **self._token_post_request()
+            ) as response:
                 content = self._read_answer(response, deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
@@ -418,10 +454,10 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             token = self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            return NoAnswer(str(unavailable), unavailable.retry_after)
+            return NoAnswer(str(unavailable), unavailable.retry_after, False)
         request = self._post_request(post, token)
         try:
-            with self._http.stream("POST", **request) as response:
+            with self._pool_http().stream("POST", **request) as response:
                 content = self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
@@ -467,6 +503,8 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         except EnrichmentError as error:
             error.report = plan.abandon().report
             raise
+        except KeyboardInterrupt as interrupt:
+            raise SendInterrupted(plan.abandon().report) from interrupt
 
     def close(self) -> None:
         with self._workers_lock:
@@ -511,13 +549,15 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             return token
         if self._token_lock is None:
             self._token_lock = asyncio.Lock()
+        asked = self._clock()
         async with self._token_lock:
-            return self._usable_token(stale) or await self._fetch_token()
+            with self._noting_token_failure():
+                return self._usable_token(stale, asked) or await self._fetch_token()
 
     async def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout
         try:
-            async with self._http.stream(
+            async with self._pool_http().stream(
                 "POST", **self._token_post_request()
             ) as response:
                 content = await self._read_answer(response, deadline)
@@ -540,10 +580,10 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         try:
             token = await self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            return NoAnswer(str(unavailable), unavailable.retry_after)
+            return NoAnswer(str(unavailable), unavailable.retry_after, False)
         request = self._post_request(post, token)
         try:
-            async with self._http.stream("POST", **request) as response:
+            async with self._pool_http().stream("POST", **request) as response:
                 content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
@@ -593,6 +633,8 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         except EnrichmentError as error:
             error.report = plan.abandon().report
             raise
+        except KeyboardInterrupt as interrupt:
+            raise SendInterrupted(plan.abandon().report) from interrupt
         finally:
             for task in running:
                 task.cancel()

@@ -66,8 +66,15 @@ _WIRE = operator.attrgetter("wire")
 
 
 VALIDATION_CHUNK = 500
+DEFAULT_MAX_IN_FLIGHT = 16
+DEFAULT_FAILURE_THRESHOLD = 3
 SYSTEMATIC_REFUSALS = 4
 """Single items refused in a row for one reason before the search for refused items stops."""
+BREAKER_MIN_OUTAGE = 15.0
+"""Seconds an outage must have lasted before the breaker opens: about what one batch's five
+retries wait at the most, so that a short outage costs retries, not the send."""
+LATE_ANSWER_GRACE = 1.0
+"""Seconds after an attempt's deadline before the plan stops waiting for its answer."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,8 @@ class NoAnswer:
 
     reason: str
     retry_after: float | None = None
+    reached_endpoint: bool = True
+    """False when no request reached the enrichment endpoint (no token could be had)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +149,8 @@ class SendSettings:
     max_retries: int
     batch_deadline: float
     """Seconds one batch may take, retries and waits included, before its items fail."""
-    max_in_flight: int = 4
-    failure_threshold: int = 3
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
     """Batches in a row not delivered (no answer or 5xx) before the rest of the send fails."""
     send_deadline: float | None = None
     """Seconds the whole send may take; what has no outcome by then fails."""
@@ -159,6 +168,7 @@ class _Batch:
     from_refusal: bool = False
     """A part of a refused batch: its items were refused together with others."""
     not_before: float = 0.0
+    first_attempt: float = 0.0
     refused_token: object | None = field(default=None, repr=False)
 
 
@@ -210,6 +220,9 @@ class SendPlan:
         self._window = settings.max_in_flight
         self._paused_until = 0.0
         self._failures_in_a_row = 0
+        self._failing_since: float | None = None
+        """When the first batch of the current run of undelivered batches was first sent."""
+        self._refusals_in_a_row: tuple[tuple[int, str | None], int] | None = None
         self._closed: str | None = None
         """Why the rest of the send fails at once (the breaker, the send deadline)."""
         self._streak: tuple[tuple[int, str | None, str | None], int] | None = None
@@ -227,6 +240,7 @@ class SendPlan:
             self._close(
                 f"the send deadline of {self.settings.send_deadline:g} s passed"
             )
+        self._expire(now)
         if self._backoff:
             for due in [b for b in self._backoff if b.not_before <= now]:
                 self._backoff.remove(due)
@@ -244,6 +258,24 @@ class SendPlan:
         if self._in_flight or self._backoff or self._ready:
             return Wait(self._next_timer())
         return self._finish()
+
+    def _expire(self, now: float) -> None:
+        """What has outlived its deadline: a queued batch fails, and a post whose answer
+        has not come by its deadline (the shell could not stop it) counts as unanswered.
+        """
+        late = [
+            post for post in self._in_flight if now > post.deadline + LATE_ANSWER_GRACE
+        ]
+        for post in late:
+            self.post_failed(post, NoAnswer("no answer by the attempt's deadline"))
+        for queue in (self._ready, self._backoff):
+            expired = [batch for batch in queue if now > batch.deadline]
+            for batch in expired:
+                queue.remove(batch)
+                reason = "not sent: its batch deadline passed while it waited"
+                if self._paused_until > now:
+                    reason += " (the server asked to wait with Retry-After)"
+                self._fail(batch.items, reason, None)
 
     def _next_ready(self, now: float) -> _Batch | None:
         """The batch to post now, if any (taken out of the queue).
@@ -267,7 +299,9 @@ class SendPlan:
 
     def _next_timer(self) -> float | None:
         timers = [batch.not_before for batch in self._backoff]
-        if self._ready and len(self._in_flight) < self._window:
+        timers += [batch.deadline for batch in self._ready]
+        timers += [post.deadline + LATE_ANSWER_GRACE for post in self._in_flight]
+        if self._ready and self._paused_until > self.clock():
             timers.append(self._paused_until)
         if self._send_deadline is not None and self._closed is None:
             timers.append(self._send_deadline)
@@ -276,6 +310,8 @@ class SendPlan:
     def _post(self, batch: _Batch, now: float) -> Post:
         if not batch.body:
             batch.body = self._builder.body(batch.items)
+        if not batch.started:
+            batch.first_attempt = now
         batch.started = True
         deadline = batch.deadline
         if self._send_deadline is not None:
@@ -340,7 +376,7 @@ class SendPlan:
                     f"item is {len(result.wire)} bytes of JSON, too big for a batch "
                     f"of at most {self.settings.max_batch_bytes} bytes"
                 )
-                self._reject(result, reason, None, None)
+                self._record(ItemFailure(result.position, result.item, reason))
             else:
                 self._admit(result, now)
 
@@ -360,7 +396,8 @@ class SendPlan:
 
     def _enqueue(self, items: list[ValidItem], now: float) -> None:
         self._busy.update(item.key for item in items)
-        self._ready.append(_Batch(items, now + self.settings.batch_deadline))
+        batch = _Batch(items, now + self.settings.batch_deadline)
+        (self._unsent if self._stopped else self._ready).append(batch)
 
     # -- stopping early -------------------------------------------------------------
 
@@ -372,7 +409,7 @@ class SendPlan:
             return
         self._reading = False
         self._stopped = True
-        self._unsent = [batch for batch in self._ready if not batch.started]
+        self._unsent += [batch for batch in self._ready if not batch.started]
         self._ready = deque(batch for batch in self._ready if batch.started)
 
     def abandon(self) -> Finished:
@@ -409,9 +446,11 @@ class SendPlan:
         logger.debug("batch of %d items: HTTP %d", len(batch.items), status)
         if status < 500:
             self._failures_in_a_row = 0  # the endpoint is there
+            self._failing_since = None
         if verdict is Verdict.ACCEPTED:
             self._window = min(self.settings.max_in_flight, self._window + 1)
             self._streak = None
+            self._refusals_in_a_row = None
             self._accept(batch.items)
         elif self._closed is not None:
             self._fail(batch.items, self._closed, status)
@@ -439,13 +478,15 @@ class SendPlan:
         else:
             error = parse_error(status, answer.content, self._secrets())
             self._fail(batch.items, f"HTTP {status}: {error}", status)
+            self._count_refused_batch(status, error)
 
     def post_failed(self, post: Post, failure: NoAnswer) -> None:
         """``post`` got no usable answer."""
         batch = self._in_flight.pop(post, None)
         if batch is None:
             return  # abandoned
-        self.report.requests += 1
+        if failure.reached_endpoint:
+            self.report.requests += 1
         logger.info("batch of %d items: %s", len(batch.items), failure.reason)
         if self._closed is not None:
             self._fail(batch.items, self._closed, None)
@@ -482,11 +523,29 @@ class SendPlan:
         self._fail(batch.items, reason, status)
         if status is None or status >= 500:
             self._failures_in_a_row += 1
-            if self._failures_in_a_row >= self.settings.failure_threshold:
+            if self._failing_since is None:
+                self._failing_since = batch.first_attempt
+            if (
+                self._failures_in_a_row >= self.settings.failure_threshold
+                and now - self._failing_since >= BREAKER_MIN_OUTAGE
+            ):
                 self._close(
                     f"not sent: {self._failures_in_a_row} batches in a row were not "
                     f"delivered (last: {what})"
                 )
+
+    def _count_refused_batch(self, status: int, error: ServerError) -> None:
+        """Batches refused whole, one after another, for one reason (403, 404, a 401 after
+        a renewal): after a few, the rest of the send would be refused the same way."""
+        signature = (status, error.code)
+        refusals = self._refusals_in_a_row
+        count = refusals[1] + 1 if refusals and refusals[0] == signature else 1
+        self._refusals_in_a_row = (signature, count)
+        if count >= self.settings.failure_threshold:
+            self._close(
+                f"not sent: the endpoint refused {count} batches in a row with "
+                f"HTTP {status}: {error}"
+            )
 
     def _slow_down(self, status: int) -> None:
         window = max(1, self._window // 2)
@@ -497,10 +556,11 @@ class SendPlan:
     def _refused(self, batch: _Batch, error: ServerError, status: int) -> None:
         items = batch.items
         signature = (status, error.code, error.field)
-        if signature in self._systematic:
+        index = 0 if len(items) == 1 else error.index
+        if signature in self._systematic and not index:
+            # The first item (or the batch, unnamed) refused for a reason every item gets.
             self._fail(items, self._systematic[signature], status)
             return
-        index = 0 if len(items) == 1 else error.index
         if index is not None and 0 <= index < len(items):
             refused = items[index]
             rest = items[:index] + items[index + 1 :]
@@ -509,7 +569,10 @@ class SendPlan:
             self._reject(
                 refused, f"refused by the server: {error}", error.field, status
             )
-            self._count_single_refusal(signature, error)
+            if index == 0:
+                self._count_single_refusal(signature, error)
+            else:
+                self._streak = None  # the items before it were fine
             return
         half = len(items) // 2
         self._requeue(items[half:], batch)
@@ -528,7 +591,7 @@ class SendPlan:
             f"not sent: the server refused {count} items in a row for the same reason "
             f"({error})"
         )
-        if error.field is not None:
+        if error.field is not None and self._field_unknown(error):
             reason += (
                 f"; field {error.field!r}: the schema registered with Contentsquare for "
                 f"integrationVersion {self.settings.version.number} seems to differ "
@@ -541,6 +604,14 @@ class SendPlan:
         self._ready = deque(batch for batch in self._ready if not batch.from_refusal)
         for part in parts:
             self._fail(part.items, reason, None)
+
+    def _field_unknown(self, error: ServerError) -> bool:
+        """The server speaks of a field this version does not have, or says one is
+        missing or unknown: the schemas on both sides seem to differ."""
+        code = (error.code or "").upper()
+        return error.field not in self.settings.version.field_types or any(
+            word in code for word in ("UNKNOWN", "MISSING", "REQUIRED", "UNEXPECTED")
+        )
 
     def _too_large(self, batch: _Batch, error: ServerError, status: int) -> None:
         items = batch.items
@@ -583,6 +654,10 @@ class SendPlan:
 
     def _fail(self, items: list[ValidItem], reason: str, status: int | None) -> None:
         for item in items:
+            if item.key in self._waiting:
+                # A later write of this key goes next: resending this one would undo it.
+                self.report.superseded += 1
+                continue
             self._record(
                 ItemFailure(item.position, item.item, reason, None, status, "failed")
             )
@@ -627,9 +702,8 @@ class SendPlan:
         for part in parts:
             self._fail(part.items, reason, None)
         self._fail(self._builder.flush(), reason, None)
-        waiting = list(self._waiting.values())
-        self._waiting.clear()
-        self._fail(waiting, reason, None)
+        # A later write held back by one in flight fails after it (see _free), so that
+        # the failures, resent in order, end with the last write.
 
 
 class SendControl:

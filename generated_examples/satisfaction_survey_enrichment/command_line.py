@@ -14,19 +14,20 @@ error.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import signal
 import sys
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Any, TextIO
 
 from .client import EnrichmentClient
-from .errors import EnrichmentError, UnsafeEndpointError
+from .errors import EnrichmentError, SendInterrupted, UnsafeEndpointError
 from .integration import INTEGRATION_NAME, INTEGRATION_VERSION, VERSIONS
 from .item_files import BadLine, FileError, ItemFile
 from .report import ItemFailure, SendReport
@@ -308,20 +309,43 @@ def _client(
         raise UsageError(str(error)) from None
 
 
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
 class _Outcomes:
     """Where the failures go as they are decided: ``--failed-out`` (written and flushed
     line by line), the first few kept to be shown, the rest counted."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, input_path: str, resuming: bool) -> None:
         self.path = path
         self.shown: list[LineFailure] = []
         self.count = 0
         self.rejected = 0
-        self._out = (
-            None
-            if path is None
-            else open(path, "w", encoding="utf-8", errors="backslashreplace")
-        )
+        self.error: OSError | None = None
+        self.on_error: Callable[[], None] = lambda: None
+        self._out: TextIO | None = None
+        if path is None:
+            return
+        if input_path != "-" and _same_file(path, input_path):
+            raise UsageError(
+                f"--failed-out {path} is the file being read: write the failures elsewhere"
+            )
+        try:
+            # A resumed send adds to the failures of the run it resumes.
+            self._out = open(
+                path,
+                "a" if resuming else "w",
+                encoding="utf-8",
+                errors="backslashreplace",
+            )
+        except OSError as error:
+            raise UsageError(
+                f"cannot write --failed-out {path}: {error.strerror}"
+            ) from None
 
     def add(self, failure: LineFailure) -> None:
         self.count += 1
@@ -329,11 +353,15 @@ class _Outcomes:
             self.rejected += 1
         if len(self.shown) < SHOWN_FAILURES:
             self.shown.append(failure)
-        if self._out is not None:
-            # backslashreplace: a lone surrogate (from a "\\ud800" escape in the
-            # input) becomes the same JSON escape again.
-            self._out.write(failure.to_json() + "\n")
-            self._out.flush()
+        if self._out is not None and self.error is None:
+            try:
+                # backslashreplace: a lone surrogate (from a "\\ud800" escape in the
+                # input) becomes the same JSON escape again.
+                self._out.write(failure.to_json() + "\n")
+                self._out.flush()
+            except OSError as error:  # a full disk: stop, and say where to resume
+                self.error = error
+                self.on_error()
 
     def close(self) -> None:
         if self._out is not None:
@@ -363,7 +391,12 @@ class _Reading:
         self.progress = progress
         self.outcomes = outcomes
         self.start_line = start_line
-        self.lines = array("q")  # line of the n-th item given on
+        # The line of each item given on, kept as runs of consecutive lines: a run starts
+        # at item _run_items[n], on line _run_lines[n] (memory grows with the lines that
+        # hold no item, not with the items).
+        self._run_items = array("q")
+        self._run_lines = array("q")
+        self.given = 0
         self.last_line = start_line - 1
 
     def __iter__(self) -> Iterator[object]:
@@ -383,14 +416,22 @@ class _Reading:
                     )
                 )
                 continue
-            self.lines.append(line)
+            if not self._run_items or line != self.line_of(self.given - 1) + 1:
+                self._run_items.append(self.given)
+                self._run_lines.append(line)
+            self.given += 1
             self.progress.advance()
             yield item
+
+    def line_of(self, index: int) -> int:
+        """The line of the ``index``-th item given on."""
+        run = bisect.bisect_right(self._run_items, index) - 1
+        return self._run_lines[run] + index - self._run_items[run]
 
     def add(self, outcome: str, failure: ItemFailure) -> None:
         self.outcomes.add(
             LineFailure(
-                self.lines[failure.index],
+                self.line_of(failure.index),
                 outcome,
                 failure.reason,
                 failure.field,
@@ -406,8 +447,8 @@ class _Reading:
         """The line to pass to ``--start-line``: every line before it has an outcome."""
         if report.first_unfinished is None:
             return None
-        if report.first_unfinished < len(self.lines):
-            return self.lines[report.first_unfinished]
+        if report.first_unfinished < self.given:
+            return self.line_of(report.first_unfinished)
         return self.last_line + 1
 
 
@@ -461,6 +502,10 @@ class _Signals:
         if self.control.stopping:
             self.control.abandon()
             self.stderr.write(f"\n{PROGRAM}: abandoning what is in flight\n")
+            self.stderr.flush()
+            # Also ends a read that waits for input (a pipe with nothing coming): send()
+            # gives the exception the report of what was done until then.
+            raise KeyboardInterrupt
         else:
             self.control.stop()
             self.stderr.write(
@@ -484,21 +529,28 @@ def _send(
     client: EnrichmentClient, reading: _Reading, stderr: TextIO, path: str
 ) -> int:
     control = SendControl()
-    error: EnrichmentError | None = None
+    reading.outcomes.on_error = control.stop
+    error: BaseException | None = None
     with client, _Signals(control, stderr):
         try:
             report = client.send(
                 reading, on_failure=reading.on_failure, control=control
             )
-        except EnrichmentError as raised:
+        except (EnrichmentError, SendInterrupted) as raised:
             if raised.report is None:
                 raise
             error, report = raised, raised.report
     reading.progress.finish()
     reading.outcomes.print()
     print(_summary(path, report, reading, reading.progress.elapsed))
-    if error is not None:
+    if isinstance(error, EnrichmentError):
         print(f"{PROGRAM}: error: {error}", file=stderr)
+    if reading.outcomes.error is not None:
+        print(
+            f"{PROGRAM}: error: cannot write {reading.outcomes.path}: "
+            f"{reading.outcomes.error.strerror}; the send stopped",
+            file=stderr,
+        )
     resume = reading.resume_line(report)
     if resume is not None:
         print(
@@ -526,7 +578,7 @@ def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
     client = _client(arguments, stdin, stderr) if arguments.command == "send" else None
     items = ItemFile.open(arguments.file, stdin, arguments.format, version)
     progress = Progress(stderr, items, enabled=stderr.isatty())
-    outcomes = _Outcomes(arguments.failed_out)
+    outcomes = _Outcomes(arguments.failed_out, arguments.file, arguments.start_line > 1)
     reading = _Reading(items, progress, outcomes, arguments.start_line)
     try:
         if client is not None:

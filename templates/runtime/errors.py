@@ -26,3 +26,13 @@ class AuthenticationError(EnrichmentError):
 
 class UnsafeEndpointError(EnrichmentError):
     """A URL the client would send credentials or a token to is not allowed."""
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a signal handler raising ``KeyboardInterrupt``) during ``send``: its
+    ``report`` says what happened until then and where to resume (``first_unfinished``).
+    """
+
+    def __init__(self, report: SendReport) -> None:
+        super().__init__("the send was interrupted")
+        self.report = report

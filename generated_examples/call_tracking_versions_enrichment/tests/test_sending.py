@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from .. import sending
 from ..integration import LATEST
 from ..report import ItemFailure
 from ..sending import (
@@ -29,6 +30,7 @@ from ..sending import (
     SendSettings,
     Wait,
 )
+from ..validation import ValidItem
 from .test_models import VALID_WIRE
 
 
@@ -386,9 +388,7 @@ def test_a_key_is_never_in_two_posts_in_flight_and_the_last_write_goes_last() ->
     assert (finished.report.accepted, finished.report.superseded) == (5, 1)
 
 
-def test_after_a_few_batches_in_a_row_are_not_delivered_the_rest_fails_at_once() -> (
-    None
-):
+def test_after_a_few_batches_are_not_delivered_the_rest_fails_at_once() -> None:
     run = Run(
         [item(n) for n in range(2000)],
         max_batch_size=100,
@@ -400,6 +400,7 @@ def test_after_a_few_batches_in_a_row_are_not_delivered_the_rest_fails_at_once()
     while not isinstance(action := run.next(), Finished):
         if isinstance(action, Post):
             requests += 1
+            run.clock.now += 10  # each attempt takes a while: the outage lasts
             run.plan.post_failed(
                 action, NoAnswer("http://127.0.0.1:9/v1/enrichments: refused")
             )
@@ -511,3 +512,97 @@ def test_a_401_after_retries_of_a_renewed_batch_renews_again() -> None:
     run.answer(renewed)
     finished = run.next()
     assert isinstance(finished, Finished) and finished.report.accepted == 1
+
+
+def test_a_short_outage_costs_retries_not_the_send() -> None:
+    run = Run([item(n) for n in range(600)], max_batch_size=100, max_retries=0)
+    posts, _ = run.posts()
+    for post in posts[:3]:  # three batches fail at once, moments after they were sent
+        run.plan.post_failed(post, NoAnswer("refused"))
+    later, _ = run.posts()
+    assert later  # the breaker is still closed: the outage is younger than its minimum
+    for post in [*posts[3:], *later]:
+        run.answer(post)
+    finished = run.finish()
+    assert finished.report.failed_count == 300 and finished.report.accepted == 300
+
+
+def test_batches_refused_whole_for_one_reason_end_the_send() -> None:
+    run = Run([item(n) for n in range(2000)], max_batch_size=100, failure_threshold=3)
+    requests = 0
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        requests += 1
+        run.answer(action, 403, errorCode="FORBIDDEN", errorMessage="not your project")
+    assert requests <= 3 + 4  # the third refusal, and what was in flight with it
+    assert action.report.failed_count == 2000
+    assert "refused 3 batches in a row with HTTP 403" in action.report.failed[-1].reason
+
+
+def test_an_item_too_big_never_frees_the_key_of_a_write_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = ("user-k", 1, 1)
+    chunks = iter(
+        [
+            [
+                ValidItem(0, "write 1", key, b'{"w":1}'),
+                ValidItem(1, "a", ("a", 1, 1), b"{}"),
+            ],
+            [
+                ValidItem(2, "write 2", key, b'{"w":2}'),
+                ValidItem(3, "write 3", key, b"x" * 5_000),  # too big for any batch
+                ValidItem(4, "b", ("b", 1, 1), b"{}"),
+            ],
+        ]
+    )
+    monkeypatch.setattr(sending, "validate_chunk", lambda *arguments: next(chunks))
+    run = Run(
+        [object()] * VALIDATION_CHUNK + [object()] * 3,
+        max_batch_size=1,
+        max_batch_bytes=1_000,
+    )
+    posts, _ = run.posts()
+    assert posts[0].body.endswith(b'[{"w":1}]}')
+    # write 2 waits for write 1, whatever became of write 3
+    assert not any(b'"w":2' in post.body for post in posts[1:])
+    run.answer(posts[0])
+    [second], _ = run.posts()
+    assert second.body.endswith(b'[{"w":2}]}')
+    for post in [*posts[1:], second]:
+        run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert [failure.item for failure in finished.report.rejected] == ["write 3"]
+
+
+def test_failures_resent_in_order_end_with_the_last_write() -> None:
+    writes = [write("k", 1), item("other"), write("k", 2)]
+    run = Run(writes, max_retries=0, max_batch_size=1, max_in_flight=4)
+    posts, _ = run.posts()
+    assert [users(post) for post in posts] == [["user-k"], ["user-other"]]
+    run.plan.post_failed(posts[0], NoAnswer("refused"))
+    [second], _ = run.posts()
+    assert json.loads(second.body)["enrichments"] == [write("k", 2)]
+    run.answer(second)
+    run.answer(posts[1])
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    # write 1 is not "failed": resending it would undo write 2, which was accepted
+    assert finished.report.failed == [] and finished.report.superseded == 1
+
+
+def test_a_few_bad_items_named_by_index_do_not_look_systematic() -> None:
+    bad = {f"user-{n}" for n in (10, 30, 50, 70, 90)}
+    run = Run([item(n) for n in range(100)])
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        sent = users(action)
+        refused = [index for index, user in enumerate(sent) if user in bad]
+        if refused:
+            run.answer(action, 400, errorCode="INVALID_VALUE", index=refused[0])
+        else:
+            run.answer(action)
+    report = action.report
+    assert report.accepted == 95 and report.failed == []
+    assert sorted(failure.index for failure in report.rejected) == [10, 30, 50, 70, 90]
