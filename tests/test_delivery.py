@@ -282,7 +282,7 @@ def _wait(pid: int) -> int:
     pytest.fail("the child hung")
 
 
-def _cli(*args: str, server: ScriptedServer) -> subprocess.Popen[str]:
+def _cli(*args: str, server: ScriptedServer, stdin: Any = None) -> subprocess.Popen[str]:
     environment = {
         **os.environ,
         "PYTHONPATH": str(EXAMPLES),
@@ -294,6 +294,7 @@ def _cli(*args: str, server: ScriptedServer) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "call_tracking_enrichment", "send", *args],
         env=environment,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -369,3 +370,33 @@ def test_a_second_ctrl_c_abandons_what_is_in_flight(
     assert process.returncode == 1
     assert "abandoning what is in flight" in err
     assert "resume with --start-line 1" in err
+
+
+def test_two_signals_end_a_send_whose_input_pipe_is_idle(server: ScriptedServer) -> None:
+    process = _cli("-", server=server, stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(call(1, 1)) + "\n")
+    process.stdin.flush()  # one item, then nothing: the reader waits for more
+    _wait_for_signal_handlers(process.pid)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "abandoning what is in flight" in err
+    assert "resume with --start-line 1" in err
+
+
+def _wait_for_signal_handlers(pid: int) -> None:
+    """Until the command line handles SIGTERM (Python handles SIGINT from the start): then
+    its handlers for both are in place."""
+    status = Path(f"/proc/{pid}/status")
+    for _ in range(600):
+        caught = next(
+            (line for line in status.read_text().splitlines() if line.startswith("SigCgt:")),
+            "SigCgt: 0",
+        )
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.05)
+    pytest.fail("the command line never installed its signal handlers")

@@ -590,6 +590,12 @@ def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
             f"{items.path}: {valid:,} valid, {outcomes.count:,} invalid "
             f"(checked in {progress.elapsed:.1f} s, nothing sent)"
         )
+        if outcomes.error is not None:
+            print(
+                f"{PROGRAM}: error: cannot write {outcomes.path}: {outcomes.error.strerror}",
+                file=stderr,
+            )
+            return 1
         if valid == 0 and outcomes.count == 0:
             print(f"{PROGRAM}: {items.path} holds no items", file=stderr)
             return 1

@@ -318,3 +318,32 @@ def test_a_naive_datetime_is_refused_with_a_hint_for_text_and_for_python() -> No
         TypeAdapter(WireDatetime).validate_python("2024-03-10T12:00:00")
     assert "add Z or an offset such as +02:00" in str(caught.value)
     assert "tzinfo" in str(caught.value)
+
+
+def test_failed_out_is_never_the_file_being_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")), "{not json")
+    assert run("validate", path, "--failed-out", path) == 2
+    assert "is the file being read" in capsys.readouterr().err
+    assert len(Path(path).read_text("utf-8").splitlines()) == 2  # the input is intact
+
+
+def test_a_resumed_run_adds_to_the_failed_out_file(tmp_path: Path) -> None:
+    path = jsonl(tmp_path, "{not json", json.dumps(item("a")), "{still not json")
+    failed_out = tmp_path / "failed.jsonl"
+    assert run("validate", path, "--failed-out", str(failed_out)) == 1
+    assert (
+        run("validate", path, "--failed-out", str(failed_out), "--start-line", "3") == 1
+    )
+    lines = [json.loads(line)["line"] for line in failed_out.read_text().splitlines()]
+    assert lines == [1, 3, 3]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_failed_out_file_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, "{not json", json.dumps(item("a")))
+    assert run("validate", path, "--failed-out", "/dev/full") == 1
+    assert "cannot write /dev/full: No space left on device" in capsys.readouterr().err
