@@ -460,8 +460,8 @@ class SendPlan:
             # Whatever comes next, the token was not refused again right after its renewal:
             # a 401 later in this batch's retries is a new expiry, renewed again.
             batch.renewed = False
-            if status in SLOW_DOWN_STATUSES:
-                self._slow_down(status)
+            if status in SLOW_DOWN_STATUSES or status >= 500:
+                self._slow_down(f"HTTP {status}")
             retry_after = parse_retry_after(answer.retry_after)
             if status == 429 and retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
@@ -489,6 +489,7 @@ class SendPlan:
             self._fail(batch.items, self._closed, None)
         else:
             batch.renewed = False  # as after a retryable answer
+            self._slow_down("no answer")
             self._retry(batch, failure.reason, failure.retry_after, None, self.clock())
 
     # -- outcomes -------------------------------------------------------------------
@@ -544,10 +545,11 @@ class SendPlan:
                 f"HTTP {status}: {error}"
             )
 
-    def _slow_down(self, status: int) -> None:
+    def _slow_down(self, what: str) -> None:
+        """Fewer batches under way: the endpoint is overloaded, failing or unreachable."""
         window = max(1, self._window // 2)
         if window < self._window:
-            logger.info("HTTP %d: at most %d batches in flight for now", status, window)
+            logger.info("%s: at most %d batches in flight for now", what, window)
         self._window = window
 
     def _refused(self, batch: _Batch, error: ServerError, status: int) -> None:
