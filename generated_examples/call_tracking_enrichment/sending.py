@@ -249,7 +249,9 @@ class SendPlan:
             ready = self._next_ready(now)
             if ready is not None:
                 return self._post(ready, now)
-            if self._reading and not self._ready:
+            if self._reading and len(self._ready) < self._window:
+                # Batches made ready while the posts are in flight: answers come in bursts,
+                # and each free place should find a batch waiting, not a chunk to validate.
                 return ReadItems(VALIDATION_CHUNK)
             if not self._reading and not self._stopped and self._builder.count:
                 self._enqueue(self._builder.flush(), now)
