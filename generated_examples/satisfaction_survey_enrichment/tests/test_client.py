@@ -366,3 +366,17 @@ def test_the_repr_names_the_client_and_hides_the_secret() -> None:
         text = repr(client)
     assert text.startswith("EnrichmentClient(client_id='client-id', project_id=42")
     assert SECRET not in text
+
+
+def test_a_shared_client_that_follows_redirects_still_does_not(api: FakeApi) -> None:
+    """The README invites passing your own httpx.Client: one made to follow redirects must
+    not carry the token request's body (the client secret) to another host."""
+    api.token_replies.append(status(307, Location="https://elsewhere.example/token"))
+    transport = httpx.MockTransport(api)
+    with httpx.Client(transport=transport, follow_redirects=True) as http:
+        with EnrichmentClient(
+            "client-id", SECRET, 42, auth_url=AUTH_URL, http_client=http
+        ) as client:
+            with pytest.raises(AuthenticationError, match="HTTP 307"):
+                client.send(items(1))
+    assert len(api.token_requests) == 1  # the redirect was not followed
