@@ -335,14 +335,16 @@ def sandbox(
     from generator.sandbox.server import DEFAULT_PROJECT_ID
     integrations = []
     problems: list[object] = []
+    status = EXIT_OK
     for schema in schemas:
         try:
             integrations.append(load_integration(schema))
         except SchemaError as error:
             problems.extend(error.problems)
+            status = max(status, _exit_code(error))
     if problems:
         _report(problems)
-        sys.exit(1)
+        sys.exit(status)
     faults = FaultSettings(
         fail_rate=fail_rate,
         rate_limit=rate_limit,

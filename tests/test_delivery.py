@@ -51,6 +51,19 @@ def last_writes(items: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
     return final
 
 
+def send_with(kind: str, settings: dict[str, Any], items: list[dict[str, Any]]) -> Any:
+    """The report of sending ``items`` with the sync or the async client."""
+    if kind == "sync":
+        with EnrichmentClient(**settings) as client:
+            return client.send(items)
+
+    async def main() -> Any:
+        async with AsyncEnrichmentClient(**settings) as client:
+            return await client.send(items)
+
+    return asyncio.run(main())
+
+
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as scripted:
@@ -78,16 +91,7 @@ def test_the_last_write_of_every_key_wins_whatever_the_answer_times(
     answer_times = random.Random(5)
     server.script = lambda batch: Reply(delay=answer_times.uniform(0.0, 0.01))
     settings = options(server, max_batch_size=100, max_in_flight=8)
-    if kind == "sync":
-        with EnrichmentClient(**settings) as client:
-            report = client.send(items)
-    else:
-
-        async def main() -> Any:
-            async with AsyncEnrichmentClient(**settings) as client:
-                return await client.send(items)
-
-        report = asyncio.run(main())
+    report = send_with(kind, settings, items)
     assert report.ok, str(report)
     assert report.accepted + report.superseded == len(items)
     assert server.store == last_writes(items)
@@ -128,16 +132,7 @@ def test_soak_every_fault_at_random_times_loses_nothing_and_keeps_the_order(
 
     server.script = script
     settings = options(server, max_batch_size=100, max_retries=15)
-    if kind == "sync":
-        with EnrichmentClient(**settings) as client:
-            report = client.send(items)
-    else:
-
-        async def main() -> Any:
-            async with AsyncEnrichmentClient(**settings) as client:
-                return await client.send(items)
-
-        report = asyncio.run(main())
+    report = send_with(kind, settings, items)
     assert report.ok, str(report)
     assert report.accepted + report.superseded == len(items)
     assert server.store == last_writes(items)

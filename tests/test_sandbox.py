@@ -797,3 +797,9 @@ def test_schemas_that_are_not_versions_of_one_integration_are_refused(
         line for line in result.stderr.splitlines() if line.startswith("Error")
     ]
     assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_a_missing_schema_is_a_usage_error_like_for_generate(tmp_path: Path) -> None:
+    result = enrichgen("sandbox", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no such file" in result.stderr

@@ -385,6 +385,18 @@ def _give_outcome(plan: SendPlan, post: Post, outcome: Answer | NoAnswer) -> Non
         plan.post_failed(post, outcome)
 
 
+@contextlib.contextmanager
+def _reporting(plan: SendPlan) -> Iterator[None]:
+    """An exception that ends a send carries the report of what happened until then."""
+    try:
+        yield
+    except EnrichmentError as error:
+        error.report = plan.abandon().report
+        raise
+    except KeyboardInterrupt as interrupt:
+        raise SendInterrupted(plan.abandon().report) from interrupt
+
+
 def _end(finished: Finished) -> SendReport:
     if finished.error is not None:
         raise finished.error
@@ -482,7 +494,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         plan = self._plan(on_failure)
         iterator = iter(items)
         running: dict[Future[Answer | NoAnswer], Post] = {}
-        try:
+        with _reporting(plan):
             while True:
                 finished = control.steer(plan) if control else None
                 action = finished or plan.next_action()
@@ -500,11 +512,6 @@ class EnrichmentClient(BaseClient[httpx.Client]):
                     done, _ = wait(running, seconds, FIRST_COMPLETED)
                     for future in done:
                         _give_outcome(plan, running.pop(future), future.result())
-        except EnrichmentError as error:
-            error.report = plan.abandon().report
-            raise
-        except KeyboardInterrupt as interrupt:
-            raise SendInterrupted(plan.abandon().report) from interrupt
 
     def close(self) -> None:
         with self._workers_lock:
@@ -608,33 +615,33 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             sync_items = iter(items)
         running: dict[asyncio.Task[Answer | NoAnswer], Post] = {}
         try:
-            while True:
-                finished = control.steer(plan) if control else None
-                action = finished or plan.next_action()
-                if isinstance(action, ReadItems):
-                    if isinstance(items, AsyncIterable):
-                        _give_read(plan, await _read_async(async_items, action.count))
+            with _reporting(plan):
+                while True:
+                    finished = control.steer(plan) if control else None
+                    action = finished or plan.next_action()
+                    if isinstance(action, ReadItems):
+                        if isinstance(items, AsyncIterable):
+                            _give_read(
+                                plan, await _read_async(async_items, action.count)
+                            )
+                        else:
+                            _give_read(plan, _read(sync_items, action.count))
+                    elif isinstance(action, Post):
+                        running[asyncio.ensure_future(self._attempt(action))] = action
+                    elif isinstance(action, Finished):
+                        return _end(action)
                     else:
-                        _give_read(plan, _read(sync_items, action.count))
-                elif isinstance(action, Post):
-                    running[asyncio.ensure_future(self._attempt(action))] = action
-                elif isinstance(action, Finished):
-                    return _end(action)
-                else:
-                    seconds = _wait_seconds(action.until, self._clock(), control)
-                    if not running:
-                        await self._sleep(seconds or 0.0)
-                        continue
-                    done, _ = await asyncio.wait(
-                        running, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in done:
-                        _give_outcome(plan, running.pop(task), task.result())
-        except EnrichmentError as error:
-            error.report = plan.abandon().report
-            raise
-        except KeyboardInterrupt as interrupt:
-            raise SendInterrupted(plan.abandon().report) from interrupt
+                        seconds = _wait_seconds(action.until, self._clock(), control)
+                        if not running:
+                            await self._sleep(seconds or 0.0)
+                            continue
+                        done, _ = await asyncio.wait(
+                            running,
+                            timeout=seconds,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                        for task in done:
+                            _give_outcome(plan, running.pop(task), task.result())
         finally:
             for task in running:
                 task.cancel()
