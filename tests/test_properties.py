@@ -12,7 +12,7 @@ from typing import Any
 
 from call_tracking_enrichment import EnrichmentItem
 from call_tracking_enrichment.integration import LATEST
-from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk
+from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk, validate_run
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -161,11 +161,47 @@ def wire_items(draw: st.DrawFn) -> Any:
     }
     if draw(st.booleans()):
         item["enrichmentNumber"] = draw(st.integers(0, 4))
+    if draw(st.integers(0, 9)) == 0:
+        item["unknown"] = draw(st.integers())
     return item
 
 
+VALID_VALUES = {
+    "call_answered": st.booleans(),
+    "call_duration": st.integers(-(2**31), 2**31 - 1),
+    "client_rating": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    "call_center_name": st.one_of(st.none(), st.text(max_size=12)),
+    "call_started_at": st.just("2024-03-10T12:00:00Z"),
+    "callOutcome": st.one_of(st.none(), st.text(max_size=12)),
+}
+
+
+@st.composite
+def nearly_valid_items(draw: st.DrawFn) -> Any:
+    """Valid items, with now and then one key too many (at either level) or one value
+    from the wider strategies: what the fast path must tell from valid ones."""
+    enrichment = {key: draw(strategy) for key, strategy in VALID_VALUES.items()}
+    item: dict[str, Any] = {
+        "userId": draw(st.text(min_size=1, max_size=8)),
+        "sessionNumber": draw(st.integers(1, 2**31 - 1)),
+        "enrichment": enrichment,
+    }
+    change = draw(st.integers(0, 5))
+    if change == 0:
+        item[draw(st.sampled_from(["unknown", "user_id", "enrichment_number"]))] = 1
+    elif change == 1:
+        enrichment[draw(st.sampled_from(["unknown", "call_outcome", "userId"]))] = "x"
+    elif change == 2:
+        key = draw(st.sampled_from(sorted(ENRICHMENT_VALUES)))
+        enrichment[key] = draw(ENRICHMENT_VALUES[key])
+    return item
+
+
+chunks = st.lists(st.one_of(wire_items(), nearly_valid_items()), min_size=1, max_size=8)
+
+
 @settings(max_examples=600, deadline=None)
-@given(items=st.lists(wire_items(), min_size=1, max_size=8))
+@given(items=chunks)
 def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: list[Any]) -> None:
     results = validate_chunk(0, items, LATEST)
     assert [result.position for result in results] == list(range(len(items)))
@@ -177,3 +213,27 @@ def test_bulk_validation_accepts_and_refuses_exactly_what_the_model_does(items: 
             continue
         assert isinstance(result, ValidItem), (item, result)
         assert json.loads(result.wire) == model.to_wire()
+
+
+@settings(max_examples=400, deadline=None)
+@given(items=chunks)
+def test_a_chunk_is_one_run_exactly_when_the_model_accepts_every_item(items: list[Any]) -> None:
+    """The send's fast path: a chunk of valid items becomes one run (one JSON encoding,
+    posted as it is); with one item the model refuses, there is no run."""
+    models = []
+    for item in items:
+        try:
+            models.append(EnrichmentItem.model_validate(item, by_alias=True, by_name=False))
+        except ValidationError:
+            models.append(None)
+    run = validate_run(7, items, LATEST)
+    if None in models:
+        assert run is None
+        return
+    assert run is not None
+    split = run.split()
+    assert [one.position for one in split] == list(range(7, 7 + len(items)))
+    assert [one.item for one in split] == items
+    assert run.keys == [one.key for one in split] == [model.key for model in models if model]
+    assert [json.loads(one.wire) for one in split] == [model.to_wire() for model in models if model]
+    assert run.json == b",".join(one.wire for one in split)

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -31,7 +32,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -333,6 +334,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_Outcomes = queue.SimpleQueue[tuple[Post, "Answer | NoAnswer | Exception"]]
+"""Where the worker threads of a send put the outcomes of their posts."""
+
+
 def _read(items: Iterator[object], count: int) -> tuple[list[object], Exception | None]:
     read: list[object] = []
     try:
@@ -475,6 +480,15 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             return NoAnswer(self._unreachable(request["url"], error))
         return self._answer(response, content, token)
 
+    def _attempt_into(self, post: Post, done: _Outcomes) -> None:
+        """``_attempt`` in a worker thread: its outcome goes to ``done``, and so does what
+        it raised (the sending thread raises it)."""
+        try:
+            outcome: Answer | NoAnswer | Exception = self._attempt(post)
+        except Exception as error:
+            outcome = error
+        done.put((post, outcome))
+
     def send(
         self,
         items: Iterable[object],
@@ -493,15 +507,18 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         """
         plan = self._plan(on_failure)
         iterator = iter(items)
-        running: dict[Future[Answer | NoAnswer], Post] = {}
+        running = 0
+        done: _Outcomes = queue.SimpleQueue()
         with _reporting(plan):
             while True:
                 finished = control.steer(plan) if control else None
                 action = finished or plan.next_action()
                 if isinstance(action, ReadItems):
                     _give_read(plan, _read(iterator, action.count))
+                    time.sleep(0)  # the GIL to the workers, whose answers wait for it
                 elif isinstance(action, Post):
-                    running[self._pool().submit(self._attempt, action)] = action
+                    self._pool().submit(self._attempt_into, action, done)
+                    running += 1
                 elif isinstance(action, Finished):
                     return _end(action)
                 else:
@@ -509,9 +526,17 @@ class EnrichmentClient(BaseClient[httpx.Client]):
                     if not running:
                         self._sleep(seconds or 0.0)
                         continue
-                    done, _ = wait(running, seconds, FIRST_COMPLETED)
-                    for future in done:
-                        _give_outcome(plan, running.pop(future), future.result())
+                    try:
+                        outcomes = [done.get(timeout=seconds)]
+                    except queue.Empty:
+                        continue
+                    while not done.empty():
+                        outcomes.append(done.get())
+                    for post, outcome in outcomes:
+                        running -= 1
+                        if isinstance(outcome, Exception):
+                            raise outcome
+                        _give_outcome(plan, post, outcome)
 
     def close(self) -> None:
         with self._workers_lock:
@@ -626,6 +651,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                             )
                         else:
                             _give_read(plan, _read(sync_items, action.count))
+                            await asyncio.sleep(0)
                     elif isinstance(action, Post):
                         running[asyncio.ensure_future(self._attempt(action))] = action
                     elif isinstance(action, Finished):

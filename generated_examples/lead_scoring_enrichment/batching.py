@@ -50,6 +50,16 @@ class BatchBuilder:
         """An item of ``wire_size`` bytes of JSON fits in a batch of its own."""
         return self._overhead + wire_size <= self.max_bytes
 
+    def fits_more(self, count: int, json_size: int) -> bool:
+        """``count`` more items, ``json_size`` bytes of JSON with their commas, fit in the
+        batch being built."""
+        pending = len(self._pending)
+        return pending + count <= self.max_size and (
+            # pending commas: between the items built so far, and one before the others
+            self._overhead + self._items_bytes + pending + json_size
+            <= self.max_bytes
+        )
+
     def add(self, item: ValidItem) -> tuple[list[ValidItem], ValidItem | None]:
         """Add ``item``; returns (a full batch to send first or [], the item it superseded)."""
         superseded = self._pending.pop(item.key, None)

@@ -55,7 +55,7 @@ from .retry import (
     parse_error,
     parse_retry_after,
 )
-from .validation import InvalidItem, ValidItem, validate_chunk
+from .validation import InvalidItem, ValidItem, ValidRun, validate_chunk, validate_run
 from .versions import IntegrationVersion
 
 logger = logging.getLogger(__package__)
@@ -75,6 +75,12 @@ BREAKER_MIN_OUTAGE = 15.0
 retries wait at the most, so that a short outage costs retries, not the send."""
 LATE_ANSWER_GRACE = 1.0
 """Seconds after an attempt's deadline before the plan stops waiting for its answer."""
+QUEUED_LOW = 1.0
+QUEUED_HIGH = 3.0
+"""Batches queued on the way (beyond what the fastest round trip explains) below which the
+window grows after an acceptance, and above which it shrinks (TCP Vegas' alpha and beta)."""
+RECENT_ROUND_TRIPS = 64
+"""Acceptances over which the fastest round trip is taken."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,8 @@ class SendSettings:
 
 @dataclass(eq=False)
 class _Batch:
-    items: list[ValidItem]
+    contents: list[ValidItem] | ValidRun
+    """The items, or a run of them as validated (the common case: see ``items``)."""
     deadline: float
     body: bytes = b""
     retries: int = 0
@@ -169,7 +176,35 @@ class _Batch:
     """A part of a refused batch: its items were refused together with others."""
     not_before: float = 0.0
     first_attempt: float = 0.0
+    posted_at: float = 0.0
+    sharing: int = 1
+    """Posts in flight, this one included, when it was posted."""
     refused_token: object | None = field(default=None, repr=False)
+
+    @property
+    def items(self) -> list[ValidItem]:
+        """The items one by one; a run is split the first time they are needed (a
+        refusal, a failure), never when the batch is accepted."""
+        if isinstance(self.contents, ValidRun):
+            self.contents = self.contents.split()
+        return self.contents
+
+    @property
+    def count(self) -> int:
+        contents = self.contents
+        return len(contents.keys if isinstance(contents, ValidRun) else contents)
+
+    def keys(self) -> Iterable[ItemKey]:
+        contents = self.contents
+        if isinstance(contents, ValidRun):
+            return contents.keys
+        return map(_KEY, contents)
+
+    def make_body(self, builder: BatchBuilder) -> bytes:
+        contents = self.contents
+        if isinstance(contents, ValidRun):
+            return builder.prefix + contents.json + builder.suffix
+        return builder.body(contents)
 
 
 class SendPlan:
@@ -218,6 +253,10 @@ class SendPlan:
         self._stopped = False
         self._input_error: BaseException | None = None
         self._window = settings.max_in_flight
+        self._round_trips: deque[float] = deque(maxlen=RECENT_ROUND_TRIPS)
+        """Round trips of recent full-size batches accepted (the window's yardstick)."""
+        self._window_changed = self._started_at
+        """When the window last shrank."""
         self._paused_until = 0.0
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
@@ -311,15 +350,17 @@ class SendPlan:
 
     def _post(self, batch: _Batch, now: float) -> Post:
         if not batch.body:
-            batch.body = self._builder.body(batch.items)
+            batch.body = batch.make_body(self._builder)
         if not batch.started:
             batch.first_attempt = now
         batch.started = True
         deadline = batch.deadline
         if self._send_deadline is not None:
             deadline = min(deadline, self._send_deadline)
-        post = Post(batch.body, len(batch.items), deadline, batch.refused_token)
+        post = Post(batch.body, batch.count, deadline, batch.refused_token)
         self._in_flight[post] = batch
+        batch.posted_at = now
+        batch.sharing = len(self._in_flight)
         return post
 
     def _finish(self) -> Finished:
@@ -347,8 +388,15 @@ class SendPlan:
 
     def _admit_chunk(self, items: list[object]) -> None:
         now = self.clock()
-        results = validate_chunk(self._read, items, self.settings.version)
+        first = self._read
         self._read += len(items)
+        run = validate_run(first, items, self.settings.version)
+        if run is not None and self._admit_run(run, now):
+            return
+        if run is not None:
+            results: list[ValidItem | InvalidItem] = list(run.split())
+        else:
+            results = validate_chunk(first, items, self.settings.version)
         valid = [result for result in results if isinstance(result, ValidItem)]
         if (
             valid
@@ -382,6 +430,33 @@ class SendPlan:
             else:
                 self._admit(result, now)
 
+    def _admit_run(self, run: ValidRun, now: float) -> bool:
+        """A run sent as one batch, as it is, when it may be (the common case: none of
+        its keys twice or held back, and it fits); else ``False``."""
+        keys = run.keys
+        if (
+            self._closed is not None
+            or self._waiting
+            or len(keys) > self._builder.max_size
+            or not self._builder.fits(len(run.json))
+            or len(set(keys)) != len(keys)
+        ):
+            return False
+        builder = self._builder
+        if builder.count and not builder.fits_more(len(keys), len(run.json)):
+            self._enqueue(builder.flush(), now)  # the batch being built goes first
+        if not self._busy.isdisjoint(keys):
+            return False
+        if builder.count:
+            # The run completes the batch being built, which goes: one request, not two.
+            batches, superseded = builder.extend(run.split())
+            self.report.superseded += superseded
+            for batch in [*batches, builder.flush()]:
+                self._enqueue(batch, now)
+        else:
+            self._enqueue(run, now)
+        return True
+
     def _admit(self, item: ValidItem, now: float) -> None:
         if self._closed is not None:
             self._fail([item], self._closed, None)
@@ -396,9 +471,9 @@ class SendPlan:
             if ready:
                 self._enqueue(ready, now)
 
-    def _enqueue(self, items: list[ValidItem], now: float) -> None:
-        self._busy.update(item.key for item in items)
+    def _enqueue(self, items: list[ValidItem] | ValidRun, now: float) -> None:
         batch = _Batch(items, now + self.settings.batch_deadline)
+        self._busy.update(batch.keys())
         (self._unsent if self._stopped else self._ready).append(batch)
 
     # -- stopping early -------------------------------------------------------------
@@ -445,15 +520,15 @@ class SendPlan:
         status = answer.status
         verdict = classify(status)
         now = self.clock()
-        logger.debug("batch of %d items: HTTP %d", len(batch.items), status)
+        logger.debug("batch of %d items: HTTP %d", batch.count, status)
         if status < 500:
             self._failures_in_a_row = 0  # the endpoint is there
             self._failing_since = None
         if verdict is Verdict.ACCEPTED:
-            self._window = min(self.settings.max_in_flight, self._window + 1)
+            self._adapt(batch, now)
             self._streak = None
             self._refusals_in_a_row = None
-            self._accept(batch.items)
+            self._accept(batch)
         elif self._closed is not None:
             self._fail(batch.items, self._closed, status)
         elif verdict is Verdict.RENEW_TOKEN and not batch.renewed:
@@ -489,7 +564,7 @@ class SendPlan:
             return  # abandoned
         if failure.reached_endpoint:
             self.report.requests += 1
-        logger.info("batch of %d items: %s", len(batch.items), failure.reason)
+        logger.info("batch of %d items: %s", batch.count, failure.reason)
         if self._closed is not None:
             self._fail(batch.items, self._closed, None)
         else:
@@ -516,7 +591,7 @@ class SendPlan:
             logger.info(
                 "retry %d of a batch of %d items in %.2f s",
                 batch.retries,
-                len(batch.items),
+                batch.count,
                 delay,
             )
             return
@@ -550,11 +625,40 @@ class SendPlan:
                 f"HTTP {status}: {error}"
             )
 
+    def _adapt(self, batch: _Batch, now: float) -> None:
+        """After an acceptance: one more batch in flight while answers come back about as
+        fast as the fastest recent one; one fewer when more than a few batches' worth of
+        time is spent queueing on the way (at the server, or in this process waiting for
+        its CPU), where more in flight only adds delay and work.
+
+        With ``n`` posts in flight, a round trip ``rtt`` against the fastest ``base``
+        means about ``n * (1 - base / rtt)`` batches queued (TCP Vegas). Only full-size
+        batches count towards ``base``: a small one is faster for being small. The window
+        shrinks once per round trip at most: the answers to posts made before a change
+        do not count towards the next one.
+        """
+        rtt = now - batch.posted_at
+        if batch.count * 2 >= self._builder.max_size and not batch.from_refusal:
+            self._round_trips.append(rtt)
+        base = min(self._round_trips, default=rtt)
+        sharing = max(batch.sharing, len(self._in_flight) + 1)
+        queued = sharing * (1 - base / rtt) if rtt > 0 else 0.0
+        if queued < QUEUED_LOW:
+            self._window = min(self.settings.max_in_flight, self._window + 1)
+        elif (
+            queued > QUEUED_HIGH
+            and self._window > 1
+            and batch.posted_at >= self._window_changed
+        ):
+            self._window -= 1
+            self._window_changed = now
+
     def _slow_down(self, what: str) -> None:
         """Fewer batches under way: the endpoint is overloaded, failing or unreachable."""
         window = max(1, self._window // 2)
         if window < self._window:
             logger.info("%s: at most %d batches in flight for now", what, window)
+            self._window_changed = self.clock()
         self._window = window
 
     def _refused(self, batch: _Batch, error: ServerError, status: int) -> None:
@@ -635,7 +739,7 @@ class SendPlan:
     def _smaller(self, batches: Iterable[_Batch], size: int) -> Iterable[_Batch]:
         """Batches not sent yet, cut to ``size`` items at most."""
         for batch in batches:
-            if batch.started or len(batch.items) <= size:
+            if batch.started or batch.count <= size:
                 yield batch
                 continue
             for start in range(0, len(batch.items), size):
@@ -646,9 +750,12 @@ class SendPlan:
         part = _Batch(items, parent.deadline, from_refusal=True, started=True)
         self._ready.appendleft(part)
 
-    def _accept(self, items: list[ValidItem]) -> None:
-        self.report.accepted += len(items)
-        self._free(items)
+    def _accept(self, batch: _Batch) -> None:
+        self.report.accepted += batch.count
+        if self._waiting:
+            self._free(batch.items)
+        else:
+            self._busy.difference_update(batch.keys())
 
     def _reject(
         self, item: ValidItem, reason: str, field: str | None, status: int | None

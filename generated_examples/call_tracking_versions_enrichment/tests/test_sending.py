@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from .. import sending
+from ..batching import BatchBuilder
 from ..integration import LATEST
 from ..report import ItemFailure
 from ..sending import (
@@ -338,6 +339,49 @@ def test_429_and_503_halve_the_batches_in_flight_and_success_grows_them_back() -
     assert len(run.posts()[0]) == 1
 
 
+def test_answers_slower_than_the_fastest_shrink_the_window_once_per_round_trip() -> (
+    None
+):
+    run = Run([item(n) for n in range(40)], max_batch_size=1, max_in_flight=4)
+    posts, _ = run.posts()
+    assert len(posts) == 4
+    run.clock.now += 1
+    for post in posts:
+        run.answer(post)  # the fastest round trip: the window stays at its maximum
+    posts, _ = run.posts()
+    assert len(posts) == 4
+    run.clock.now += 10  # ten times as long: about 3.6 batches queue on the way
+    for post in posts:
+        run.answer(post)
+    # one step down for that round trip, not one per answer
+    posts, _ = run.posts()
+    assert len(posts) == 3
+    run.clock.now += 10  # 3 in flight: 2.7 queued, within bounds, the window holds
+    for post in posts:
+        run.answer(post)
+    posts, _ = run.posts()
+    assert len(posts) == 3
+    run.clock.now += 1  # as fast as the fastest again: each answer adds one
+    for post in posts:
+        run.answer(post)
+    assert len(run.posts()[0]) == 4
+
+
+def test_small_batches_do_not_set_the_yardstick_of_the_window() -> None:
+    # The first chunk has 10 valid items: a batch of 10 that is answered sooner for being
+    # small; the round trip of full batches is the yardstick.
+    valid = [item(n) for n in range(10 + 7 * VALIDATION_CHUNK)]
+    run = Run(valid[:10] + ["not an item"] * 490 + valid[10:], max_in_flight=4)
+    posts, _ = run.posts()
+    assert [post.count for post in posts] == [10, 500, 500, 500]
+    run.clock.now += 1
+    run.answer(posts[0])
+    run.clock.now += 9
+    for post in posts[1:]:
+        run.answer(post)  # 10 s, 9 s, 9 s: as fast as full batches go
+    assert len(run.posts()[0]) == 4
+
+
 def test_a_429_with_retry_after_holds_back_every_new_post() -> None:
     run = Run([item(n) for n in range(8)], max_batch_size=1, max_in_flight=2)
     posts, _ = run.posts()
@@ -605,3 +649,15 @@ def test_a_few_bad_items_named_by_index_do_not_look_systematic() -> None:
     report = action.report
     assert report.accepted == 95 and report.failed == []
     assert sorted(failure.index for failure in report.rejected) == [10, 30, 50, 70, 90]
+
+
+@pytest.mark.parametrize("spare", [0, -1])
+def test_a_run_joins_the_batch_being_built_only_if_the_body_fits_to_the_byte(
+    spare: int,
+) -> None:
+    overhead = len(BatchBuilder(1, 42, 500, 10_000).body([]))
+    builder = BatchBuilder(1, 42, 500, overhead + len(b'{"a":1},{"b":22}') + spare)
+    builder.add(ValidItem(0, "a", ("a", 1, 1), b'{"a":1}'))
+    assert builder.fits_more(1, len(b'{"b":22}')) is (spare == 0)
+    builder.add(ValidItem(1, "b", ("b", 1, 1), b'{"b":22}'))
+    assert builder.count == 2 - (spare != 0)  # the second went into a batch of its own
