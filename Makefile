@@ -57,7 +57,7 @@ OLDEST := .venv-oldest
 oldest:
 	rm -rf $(OLDEST)
 	$(PYTHON) -m venv $(OLDEST)
-	$(OLDEST)/bin/python -m pip install --quiet 'pydantic==2.6.0' 'httpx==0.25.0' pytest
+	$(OLDEST)/bin/python -m pip install --quiet 'pydantic==2.6.0' 'httpx==0.25.0' pytest hypothesis
 	cd generated_examples && for package in */; do \
 		../$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider "$$package" || exit 1; done
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 TOKEN_PATH = "/v1/oauth/token"
 ENRICHMENTS_PATH = "/v1/enrichments"
@@ -50,6 +51,8 @@ class ScriptedServer:
         self.keys_in_flight: Counter[tuple[str, int, int]] = Counter()
         self.key_overlaps = 0  # keys that arrived while a request holding them was in flight
         self.peers: set[tuple[str, int]] = set()  # client addresses of enrichment requests
+        self.token_peers: set[tuple[str, int]] = set()  # ... and of token requests
+        self.paths: list[str] = []  # as requested: an absolute URL when asked as a proxy
         self.valid_tokens: set[str] = set()
         self.lock = threading.Lock()
         self.stop_stalls = threading.Event()
@@ -107,9 +110,12 @@ class ScriptedServer:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"null")
-                if self.path == TOKEN_PATH:
+                with server.lock:
+                    server.paths.append(self.path)
+                path = urlsplit(self.path).path
+                if path == TOKEN_PATH:
                     self._token(body)
-                elif self.path == ENRICHMENTS_PATH:
+                elif path == ENRICHMENTS_PATH:
                     self._enrichments(body)
                 else:
                     self._answer(Reply(404, {"success": False, "errorMessage": "not found"}))
@@ -117,6 +123,7 @@ class ScriptedServer:
             def _token(self, body: dict[str, Any]) -> None:
                 with server.lock:
                     server.token_requests.append(body)
+                    server.token_peers.add(self.client_address)
                     reply = server.token_replies.popleft() if server.token_replies else None
                     if reply is None:
                         server.tokens_issued += 1

@@ -526,3 +526,36 @@ def test_a_failing_async_iterable_has_what_was_read_sent_then_raises(
     with pytest.raises(InputBroke):
         asyncio.run(main())
     assert len(server.store) == 777
+
+
+def test_each_thread_of_a_send_keeps_its_own_connection_pool(server: ScriptedServer) -> None:
+    from call_tracking_enrichment.client import _PoolPerThread, _ssl_context
+
+    transport = _PoolPerThread(_ssl_context())
+    http = httpx.Client(transport=transport)
+
+    def post_twice() -> None:
+        for _ in range(2):
+            assert http.post(server.auth_url, json={}).status_code == 200
+
+    threads = [threading.Thread(target=post_twice) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # three pools, one per thread, each reusing its connection: three connections in all
+    assert len(transport._pools) == 3
+    assert len(server.token_peers) == 3
+    http.close()
+    assert all(not pool._pool.connections for pool in transport._pools)
+
+
+def test_proxies_from_the_environment_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ScriptedServer() as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        auth_url = "http://127.0.0.1:9/v1/oauth/token"  # nothing listens there: the proxy does
+        with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
+            client.token()
+        assert proxy.paths == [auth_url]  # the absolute URL, as a proxy is asked

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
 import queue
 import random
+import ssl
 import threading
 import time
 import weakref
@@ -408,6 +410,38 @@ def _end(finished: Finished) -> SendReport:
     return finished.report
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS settings of every client of the process: making them reads the CA bundle,
+    about 40 ms, which a client made per send (or per request) would pay each time."""
+    return httpx.create_ssl_context()
+
+
+class _PoolPerThread(httpx.BaseTransport):
+    """A connection pool per thread, for the threads of a send.
+
+    httpcore's pool checks every connection it holds on each request and each answer, so
+    with 16 threads sharing one pool the client spent more CPU on the pool than on
+    posting (about 3 ms per request, measured); each thread reuses its own connection.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl_context = ssl_context
+        self._local = threading.local()
+        self._pools: list[httpx.HTTPTransport] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        pool: httpx.HTTPTransport | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = httpx.HTTPTransport(verify=self._ssl_context)
+            self._pools.append(pool)
+        return pool.handle_request(request)
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.close()
+
+
 class EnrichmentClient(BaseClient[httpx.Client]):
     """Sends enrichments of this integration to Contentsquare (synchronous).
 
@@ -418,7 +452,14 @@ class EnrichmentClient(BaseClient[httpx.Client]):
     """
 
     def _new_http_client(self) -> httpx.Client:
-        return httpx.Client(timeout=self.timeout)
+        # Proxies from the environment still apply: they are mounted for their schemes
+        # and hosts, before "all://".
+        ssl_context = _ssl_context()
+        return httpx.Client(
+            timeout=self.timeout,
+            verify=ssl_context,
+            mounts={"all://": _PoolPerThread(ssl_context)},
+        )
 
     def _start_io(self) -> None:
         self._token_lock = threading.Lock()
@@ -566,7 +607,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
     """
 
     def _new_http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.timeout)
+        return httpx.AsyncClient(timeout=self.timeout, verify=_ssl_context())
 
     def _start_io(self) -> None:
         self._token_lock: asyncio.Lock | None = None  # made in the running loop

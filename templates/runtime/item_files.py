@@ -402,14 +402,17 @@ class ItemFile:
         counts = Counter(columns)
         duplicated = sorted(name for name, count in counts.items() if count > 1)
         if duplicated:
-            raise FileError(f"{self.path}: the column {duplicated[0]!r} appears twice")
+            raise FileError(
+                f"{self.path}: the column {_shown(duplicated[0])} appears twice"
+            )
         required = ["userId", "sessionNumber"] + [
             name for name in field_types if name not in self.version.optional_fields
         ]
         missing = [name for name in required if name not in counts]
         if missing:
             raise FileError(
-                f"{self.path}: the CSV header has no column {', '.join(missing)}"
+                f"{self.path}: the CSV header has no column "
+                + ", ".join(map(_shown, missing))
             )
         return columns
 

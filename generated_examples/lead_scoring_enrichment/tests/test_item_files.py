@@ -334,6 +334,15 @@ def test_duplicate_columns_among_40000_are_named() -> None:
         entries(csv_bytes(wide), "csv")
 
 
+def test_missing_columns_are_named_quoted_on_one_line() -> None:
+    # A field's name may hold any character, a line break included (the schema allows it).
+    with pytest.raises(FileError) as raised:
+        entries(csv_bytes(["userId"]), "csv")
+    message = str(raised.value)
+    assert message.startswith("items: the CSV header has no column 'sessionNumber', ")
+    assert "\n" not in message
+
+
 def test_a_header_line_that_is_not_utf8_is_a_file_error() -> None:
     with pytest.raises(FileError, match="^items: line 1: the line is not valid UTF-8$"):
         entries(b"userId,sessionNumber\xff\nu,3\n", "csv")
