@@ -189,6 +189,7 @@ def template_context(versions: Sequence[Integration]) -> dict[str, Any]:
         },
         "fields": fields,
         "optional_fields": [repr(f.wire_name) for f in integration.fields if f.optional],
+        "all_optional": all(f.optional for f in integration.fields),
         "types": _types([integration]),
         "versions": version_contexts,
         "older_versions": version_contexts[:-1],

@@ -528,33 +528,39 @@ def test_a_failing_async_iterable_has_what_was_read_sent_then_raises(
     assert len(server.store) == 777
 
 
-def test_each_thread_of_a_send_keeps_its_own_connection_pool(server: ScriptedServer) -> None:
-    from call_tracking_enrichment.client import _PoolPerThread, _ssl_context
+def test_each_worker_thread_keeps_its_own_connection_pool(server: ScriptedServer) -> None:
+    from call_tracking_enrichment.client import _mark_send_worker, _PoolPerThread, _ssl_context
 
     transport = _PoolPerThread(_ssl_context())
     http = httpx.Client(transport=transport)
 
-    def post_twice() -> None:
+    def post_twice(worker: bool) -> None:
+        if worker:
+            _mark_send_worker()
         for _ in range(2):
             assert http.post(server.auth_url, json={}).status_code == 200
 
-    threads = [threading.Thread(target=post_twice) for _ in range(3)]
+    threads = [threading.Thread(target=post_twice, args=(n < 3,)) for n in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # three pools, one per thread, each reusing its connection: three connections in all
-    assert len(transport._pools) == 3
-    assert len(server.token_peers) == 3
+    # three workers with a pool each, and one shared by the three other threads
+    assert len(transport._pools) == 4
     http.close()
     assert all(not pool._pool.connections for pool in transport._pools)
+    with pytest.raises(RuntimeError, match="closed"):
+        transport.handle_request(httpx.Request("POST", server.auth_url))
 
 
-def test_proxies_from_the_environment_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
+def test_proxies_from_the_environment_still_apply(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
     with ScriptedServer() as proxy:
-        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv(variable, proxy.url)
         auth_url = "http://127.0.0.1:9/v1/oauth/token"  # nothing listens there: the proxy does
         with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
             client.token()

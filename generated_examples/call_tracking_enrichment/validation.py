@@ -162,11 +162,15 @@ def _from_model(index: int, item: ItemEnvelope) -> ValidItem:
 
 
 def validate_chunk(
-    first_index: int, chunk: list[Any], version: IntegrationVersion
+    first_index: int,
+    chunk: list[Any],
+    version: IntegrationVersion,
+    *,
+    try_run: bool = True,
 ) -> list[ValidItem | InvalidItem]:
     """Validate ``chunk`` (items numbered from ``first_index``) by the rules of ``version``,
-    in input order."""
-    run = validate_run(first_index, chunk, version)
+    in input order. ``try_run=False``: ``validate_run`` was tried on it already."""
+    run = validate_run(first_index, chunk, version) if try_run else None
     if run is not None:
         return list(run.split())
     adapter = _adapter(version.item_wire)

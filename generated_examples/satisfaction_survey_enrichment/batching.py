@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from .item import ItemKey
 from .validation import ValidItem
@@ -42,6 +43,10 @@ class BatchBuilder:
     @property
     def count(self) -> int:
         return len(self._pending)
+
+    def holds_any(self, keys: Iterable[ItemKey]) -> bool:
+        """One of ``keys`` is in the batch being built."""
+        return not self._pending.keys().isdisjoint(keys)
 
     def fits_alone(self, item: ValidItem) -> bool:
         return self.fits(len(item.wire))

@@ -20,9 +20,10 @@ The rules it keeps:
 - **Order per key.** A key is never in two requests in flight at once: a later write of a key
   waits for the outcome of the earlier one, or replaces it while it is still unsent (the
   earlier one is then ``superseded``). The server ends with the last write of every key.
-- **Adaptive concurrency.** At most ``max_in_flight`` posts at once; after a 429 or 503 that
-  number is halved, and each acceptance lets it grow back by one. ``Retry-After`` is a floor
-  for the retry of that batch, and a 429's ``Retry-After`` holds back every new post.
+- **Adaptive concurrency.** At most ``max_in_flight`` posts at once; after a 429, a 5xx or
+  no answer that number is halved, and each acceptance lets it grow back by one.
+  ``Retry-After`` is a floor for the retry of that batch, and a 429's ``Retry-After``
+  holds back every new post.
 - **Retries** with exponential backoff and full jitter, at most ``max_retries`` per batch and
   within its ``batch_deadline``.
 - **Fail fast.** After ``failure_threshold`` batches in a row are not delivered (no answer, or
@@ -75,12 +76,6 @@ BREAKER_MIN_OUTAGE = 15.0
 retries wait at the most, so that a short outage costs retries, not the send."""
 LATE_ANSWER_GRACE = 1.0
 """Seconds after an attempt's deadline before the plan stops waiting for its answer."""
-QUEUED_LOW = 1.0
-QUEUED_HIGH = 3.0
-"""Batches queued on the way (beyond what the fastest round trip explains) below which the
-window grows after an acceptance, and above which it shrinks (TCP Vegas' alpha and beta)."""
-RECENT_ROUND_TRIPS = 64
-"""Acceptances over which the fastest round trip is taken."""
 
 
 @dataclass(frozen=True)
@@ -176,9 +171,6 @@ class _Batch:
     """A part of a refused batch: its items were refused together with others."""
     not_before: float = 0.0
     first_attempt: float = 0.0
-    posted_at: float = 0.0
-    sharing: int = 1
-    """Posts in flight, this one included, when it was posted."""
     refused_token: object | None = field(default=None, repr=False)
 
     @property
@@ -253,10 +245,6 @@ class SendPlan:
         self._stopped = False
         self._input_error: BaseException | None = None
         self._window = settings.max_in_flight
-        self._round_trips: deque[float] = deque(maxlen=RECENT_ROUND_TRIPS)
-        """Round trips of recent full-size batches accepted (the window's yardstick)."""
-        self._window_changed = self._started_at
-        """When the window last shrank."""
         self._paused_until = 0.0
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
@@ -359,8 +347,6 @@ class SendPlan:
             deadline = min(deadline, self._send_deadline)
         post = Post(batch.body, batch.count, deadline, batch.refused_token)
         self._in_flight[post] = batch
-        batch.posted_at = now
-        batch.sharing = len(self._in_flight)
         return post
 
     def _finish(self) -> Finished:
@@ -396,7 +382,7 @@ class SendPlan:
         if run is not None:
             results: list[ValidItem | InvalidItem] = list(run.split())
         else:
-            results = validate_chunk(first, items, self.settings.version)
+            results = validate_chunk(first, items, self.settings.version, try_run=False)
         valid = [result for result in results if isinstance(result, ValidItem)]
         if (
             valid
@@ -406,6 +392,9 @@ class SendPlan:
             and self._builder.fits(max(map(len, map(_WIRE, valid))))
             and len(keys := set(map(_KEY, valid))) == len(valid)
             and self._busy.isdisjoint(keys)
+            # a key of the batch being built could go out with it in the middle of the
+            # chunk, and its later write in the next batch: at once, in either order
+            and not self._builder.holds_any(keys)
         ):
             # The common case, at one Python step per item: all valid, none too big, each
             # key once, and none held back by a batch in flight.
@@ -525,7 +514,7 @@ class SendPlan:
             self._failures_in_a_row = 0  # the endpoint is there
             self._failing_since = None
         if verdict is Verdict.ACCEPTED:
-            self._adapt(batch, now)
+            self._window = min(self.settings.max_in_flight, self._window + 1)
             self._streak = None
             self._refusals_in_a_row = None
             self._accept(batch)
@@ -625,40 +614,11 @@ class SendPlan:
                 f"HTTP {status}: {error}"
             )
 
-    def _adapt(self, batch: _Batch, now: float) -> None:
-        """After an acceptance: one more batch in flight while answers come back about as
-        fast as the fastest recent one; one fewer when more than a few batches' worth of
-        time is spent queueing on the way (at the server, or in this process waiting for
-        its CPU), where more in flight only adds delay and work.
-
-        With ``n`` posts in flight, a round trip ``rtt`` against the fastest ``base``
-        means about ``n * (1 - base / rtt)`` batches queued (TCP Vegas). Only full-size
-        batches count towards ``base``: a small one is faster for being small. The window
-        shrinks once per round trip at most: the answers to posts made before a change
-        do not count towards the next one.
-        """
-        rtt = now - batch.posted_at
-        if batch.count * 2 >= self._builder.max_size and not batch.from_refusal:
-            self._round_trips.append(rtt)
-        base = min(self._round_trips, default=rtt)
-        sharing = max(batch.sharing, len(self._in_flight) + 1)
-        queued = sharing * (1 - base / rtt) if rtt > 0 else 0.0
-        if queued < QUEUED_LOW:
-            self._window = min(self.settings.max_in_flight, self._window + 1)
-        elif (
-            queued > QUEUED_HIGH
-            and self._window > 1
-            and batch.posted_at >= self._window_changed
-        ):
-            self._window -= 1
-            self._window_changed = now
-
     def _slow_down(self, what: str) -> None:
         """Fewer batches under way: the endpoint is overloaded, failing or unreachable."""
         window = max(1, self._window // 2)
         if window < self._window:
             logger.info("%s: at most %d batches in flight for now", what, window)
-            self._window_changed = self.clock()
         self._window = window
 
     def _refused(self, batch: _Batch, error: ServerError, status: int) -> None:

@@ -21,6 +21,7 @@ import random
 import ssl
 import threading
 import time
+import urllib.request
 import weakref
 from collections import deque
 from collections.abc import (
@@ -414,28 +415,61 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+_SEND_WORKER = threading.local()
+
+
+def _mark_send_worker() -> None:
+    """Run first in each worker thread of a sync client (its requests get a pool each)."""
+    _SEND_WORKER.active = True
+
+
 class _PoolPerThread(httpx.BaseTransport):
-    """A connection pool per thread, for the threads of a send.
+    """A connection pool for each worker thread of a client's sends; other threads (a
+    caller of ``token()``, say) share one, so that short-lived threads leave no pools.
 
     httpcore's pool checks every connection it holds on each request and each answer, so
     with 16 threads sharing one pool the client spent more CPU on the pool than on
-    posting (about 3 ms per request, measured); each thread reuses its own connection.
+    posting (about 3 ms per request, measured); each worker reuses its own connection.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         self._ssl_context = ssl_context
         self._local = threading.local()
+        self._lock = threading.Lock()
         self._pools: list[httpx.HTTPTransport] = []
+        self._shared: httpx.HTTPTransport | None = None
+        self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        pool: httpx.HTTPTransport | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = self._local.pool = httpx.HTTPTransport(verify=self._ssl_context)
-            self._pools.append(pool)
+        if self._closed:
+            raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+        if getattr(_SEND_WORKER, "active", False):
+            pool: httpx.HTTPTransport | None = getattr(self._local, "pool", None)
+            if pool is None:
+                pool = self._local.pool = self._new_pool()
+        else:
+            with self._lock:
+                shared = self._shared
+            pool = shared or self._new_pool(shared=True)
         return pool.handle_request(request)
 
+    def _new_pool(self, shared: bool = False) -> httpx.HTTPTransport:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+            if shared and self._shared is not None:
+                return self._shared
+            pool = httpx.HTTPTransport(verify=self._ssl_context)
+            self._pools.append(pool)
+            if shared:
+                self._shared = pool
+            return pool
+
     def close(self) -> None:
-        for pool in self._pools:
+        with self._lock:
+            self._closed = True
+            pools, self._pools = self._pools, []
+        for pool in pools:
             pool.close()
 
 
@@ -449,13 +483,15 @@ class EnrichmentClient(BaseClient[httpx.Client]):
     """
 
     def _new_http_client(self) -> httpx.Client:
-        # Proxies from the environment still apply: they are mounted for their schemes
-        # and hosts, before "all://".
+        # Proxies from the environment still apply: httpx mounts them for their schemes
+        # and hosts, before "all://" - or at "all://" itself (ALL_PROXY), which is then
+        # left to the proxy.
         ssl_context = _ssl_context()
+        proxied = "all" in urllib.request.getproxies()
         return httpx.Client(
             timeout=self.timeout,
             verify=ssl_context,
-            mounts={"all://": _PoolPerThread(ssl_context)},
+            mounts={} if proxied else {"all://": _PoolPerThread(ssl_context)},
         )
 
     def _start_io(self) -> None:
@@ -470,7 +506,9 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         with self._workers_lock:
             if self._workers is None:
                 self._workers = ThreadPoolExecutor(
-                    self.settings.max_in_flight, thread_name_prefix=f"{__package__}"
+                    self.settings.max_in_flight,
+                    thread_name_prefix=f"{__package__}",
+                    initializer=_mark_send_worker,
                 )
             return self._workers
 

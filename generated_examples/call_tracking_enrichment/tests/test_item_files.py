@@ -339,7 +339,7 @@ def test_missing_columns_are_named_quoted_on_one_line() -> None:
     with pytest.raises(FileError) as raised:
         entries(csv_bytes(["userId"]), "csv")
     message = str(raised.value)
-    assert message.startswith("items: the CSV header has no column 'sessionNumber', ")
+    assert message.startswith("items: the CSV header has no column 'sessionNumber'")
     assert "\n" not in message
 
 

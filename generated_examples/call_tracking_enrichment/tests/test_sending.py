@@ -339,47 +339,20 @@ def test_429_and_503_halve_the_batches_in_flight_and_success_grows_them_back() -
     assert len(run.posts()[0]) == 1
 
 
-def test_answers_slower_than_the_fastest_shrink_the_window_once_per_round_trip() -> (
-    None
-):
-    run = Run([item(n) for n in range(40)], max_batch_size=1, max_in_flight=4)
+def test_a_later_write_never_joins_a_batch_sent_within_the_same_chunk() -> None:
+    # "k" waits in the batch being built; the next chunk fills that batch (which goes)
+    # and writes "k" again further on: that write must wait for the batch's outcome.
+    items = [item(f"u{n}") for n in range(499)] + [item("k")]
+    items += [item(f"v{n}") for n in range(150)] + [item("k")]
+    items += [item(f"w{n}") for n in range(349)]
+    run = Run(items, max_batch_size=300, max_in_flight=16)
     posts, _ = run.posts()
-    assert len(posts) == 4
-    run.clock.now += 1
-    for post in posts:
-        run.answer(post)  # the fastest round trip: the window stays at its maximum
-    posts, _ = run.posts()
-    assert len(posts) == 4
-    run.clock.now += 10  # ten times as long: about 3.6 batches queue on the way
+    with_k = [post for post in posts if "user-k" in users(post)]
+    assert len(with_k) == 1  # the second write waits
     for post in posts:
         run.answer(post)
-    # one step down for that round trip, not one per answer
-    posts, _ = run.posts()
-    assert len(posts) == 3
-    run.clock.now += 10  # 3 in flight: 2.7 queued, within bounds, the window holds
-    for post in posts:
-        run.answer(post)
-    posts, _ = run.posts()
-    assert len(posts) == 3
-    run.clock.now += 1  # as fast as the fastest again: each answer adds one
-    for post in posts:
-        run.answer(post)
-    assert len(run.posts()[0]) == 4
-
-
-def test_small_batches_do_not_set_the_yardstick_of_the_window() -> None:
-    # The first chunk has 10 valid items: a batch of 10 that is answered sooner for being
-    # small; the round trip of full batches is the yardstick.
-    valid = [item(n) for n in range(10 + 7 * VALIDATION_CHUNK)]
-    run = Run(valid[:10] + ["not an item"] * 490 + valid[10:], max_in_flight=4)
-    posts, _ = run.posts()
-    assert [post.count for post in posts] == [10, 500, 500, 500]
-    run.clock.now += 1
-    run.answer(posts[0])
-    run.clock.now += 9
-    for post in posts[1:]:
-        run.answer(post)  # 10 s, 9 s, 9 s: as fast as full batches go
-    assert len(run.posts()[0]) == 4
+    finished = run.finish()
+    assert finished.report.accepted == len(items)
 
 
 def test_a_429_with_retry_after_holds_back_every_new_post() -> None:
@@ -599,7 +572,9 @@ def test_an_item_too_big_never_frees_the_key_of_a_write_in_flight(
             ],
         ]
     )
-    monkeypatch.setattr(sending, "validate_chunk", lambda *arguments: next(chunks))
+    monkeypatch.setattr(
+        sending, "validate_chunk", lambda *arguments, **options: next(chunks)
+    )
     run = Run(
         [object()] * VALIDATION_CHUNK + [object()] * 3,
         max_batch_size=1,
