@@ -248,6 +248,8 @@ class SendPlan:
         self._paused_until = 0.0
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
+        self._last_undelivered = ""
+        """Why the last batch of the current run of undelivered batches was not."""
         """When the first batch of the current run of undelivered batches was first sent."""
         self._refusals_in_a_row: tuple[tuple[int, str | None], int] | None = None
         self._closed: str | None = None
@@ -267,6 +269,8 @@ class SendPlan:
             self._close(
                 f"the send deadline of {self.settings.send_deadline:g} s passed"
             )
+        if self._breaker_due(now):
+            self._open_breaker()
         self._expire(now)
         if self._backoff:
             for due in [b for b in self._backoff if b.not_before <= now]:
@@ -334,6 +338,8 @@ class SendPlan:
             timers.append(self._paused_until)
         if self._send_deadline is not None and self._closed is None:
             timers.append(self._send_deadline)
+        if self._failing_since is not None and self._closed is None:
+            timers.append(self._failing_since + BREAKER_MIN_OUTAGE)
         return min(timers) if timers else None
 
     def _post(self, batch: _Batch, now: float) -> Post:
@@ -590,16 +596,28 @@ class SendPlan:
         self._fail(batch.items, reason, status)
         if status is None or status >= 500:
             self._failures_in_a_row += 1
+            self._last_undelivered = what
             if self._failing_since is None:
                 self._failing_since = batch.first_attempt
-            if (
-                self._failures_in_a_row >= self.settings.failure_threshold
-                and now - self._failing_since >= BREAKER_MIN_OUTAGE
-            ):
-                self._close(
-                    f"not sent: {self._failures_in_a_row} batches in a row were not "
-                    f"delivered (last: {what})"
-                )
+            if self._breaker_due(now):
+                self._open_breaker()
+
+    def _breaker_due(self, now: float) -> bool:
+        """``failure_threshold`` batches in a row were not delivered, over an outage of
+        ``BREAKER_MIN_OUTAGE`` at least: the outage may come of age after the failures, with
+        no other failure to tell it."""
+        return (
+            self._closed is None
+            and self._failing_since is not None
+            and self._failures_in_a_row >= self.settings.failure_threshold
+            and now - self._failing_since >= BREAKER_MIN_OUTAGE
+        )
+
+    def _open_breaker(self) -> None:
+        self._close(
+            f"not sent: {self._failures_in_a_row} batches in a row were not "
+            f"delivered (last: {self._last_undelivered})"
+        )
 
     def _count_refused_batch(self, status: int, error: ServerError) -> None:
         """Batches refused whole, one after another, for one reason (403, 404, a 401 after

@@ -429,6 +429,30 @@ def test_after_a_few_batches_are_not_delivered_the_rest_fails_at_once() -> None:
     assert "127.0.0.1:9" in reason
 
 
+def test_the_breaker_opens_when_the_outage_comes_of_age_not_at_the_next_failure() -> (
+    None
+):
+    run = Run([item(n) for n in range(2000)], max_batch_size=100, max_retries=0)
+    posts, _ = run.posts()
+    for post in posts[:3]:  # three batches fail at once, moments after they were sent
+        run.plan.post_failed(
+            post, NoAnswer("http://127.0.0.1:9/v1/enrichments: refused")
+        )
+    more, wait = run.posts()  # the outage is young: the send goes on
+    assert isinstance(wait, Wait)
+    assert wait.until == 1000.0 + sending.BREAKER_MIN_OUTAGE  # when it comes of age
+    run.clock.now = wait.until
+    after, finished = run.posts()
+    assert after == []  # no further request: what is in flight ends the send
+    for post in [*posts[3:], *more]:
+        run.plan.post_failed(post, NoAnswer("refused"))
+    finished = run.next()
+    assert isinstance(finished, Finished) and finished.report.accepted == 0
+    assert finished.report.failed_count == 2000
+    reason = finished.report.failed[-1].reason
+    assert "3 batches in a row were not delivered" in reason and "127.0.0.1:9" in reason
+
+
 def test_the_send_deadline_fails_what_has_no_outcome_by_then() -> None:
     run = Run([item(n) for n in range(3)], max_batch_size=1, send_deadline=30.0)
     posts, _ = run.posts()
