@@ -261,7 +261,11 @@ def _text_problems(path: str, document: Any) -> list[Problem]:
 
 def _document_order(problem: Problem) -> list[tuple[int, str]]:
     parts = (problem.pointer or "").split("/")[1:]
-    return [(int(part), "") if part.isdigit() else (-1, part) for part in parts]
+    # An array index is ASCII digits; a key may be "²", which str.isdigit() accepts too.
+    return [
+        (int(part), "") if part.isascii() and part.isdigit() else (-1, part)
+        for part in parts
+    ]
 
 
 def schema_problems(path: str, document: Any, fallback_name: str) -> list[Problem]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import SCHEMAS, Result, enrichgen
@@ -576,6 +576,7 @@ def test_fuzz_validate_with_random_bytes(fuzz_dir: Path, data: bytes) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(document=st.one_of(_SCHEMA, _JSON), indent=st.sampled_from([None, 2]))
+@example(document={"²": None}, indent=None)  # "²".isdigit(), but int("²") raises
 def test_fuzz_validate_with_random_json(fuzz_dir: Path, document: Any, indent: int | None) -> None:
     path = fuzz_dir / "document.json"
     path.write_text(json.dumps(document, indent=indent), "utf-8")
