@@ -338,7 +338,13 @@ class SendPlan:
             timers.append(self._paused_until)
         if self._send_deadline is not None and self._closed is None:
             timers.append(self._send_deadline)
-        if self._failing_since is not None and self._closed is None:
+        if (
+            self._failing_since is not None
+            and self._failures_in_a_row >= self.settings.failure_threshold
+            and self._closed is None
+        ):
+            # when the outage comes of age (next_action opens the breaker then: this
+            # time is never in the past for long, and a shell never spins on it)
             timers.append(self._failing_since + BREAKER_MIN_OUTAGE)
         return min(timers) if timers else None
 

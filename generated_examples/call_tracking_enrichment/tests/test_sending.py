@@ -453,6 +453,17 @@ def test_the_breaker_opens_when_the_outage_comes_of_age_not_at_the_next_failure(
     assert "3 batches in a row were not delivered" in reason and "127.0.0.1:9" in reason
 
 
+def test_a_failure_below_the_threshold_sets_no_timer_in_the_past() -> None:
+    # A Wait until a time already past would have the shells ask again at once, forever.
+    run = Run([item(n) for n in range(300)], max_batch_size=100, max_retries=0)
+    posts, _ = run.posts()
+    run.plan.post_failed(posts[0], NoAnswer("refused"))  # one: below the threshold
+    run.clock.now += 60  # long after, the others still in flight
+    wait = run.next()
+    assert isinstance(wait, Wait)
+    assert wait.until is None or wait.until > run.clock.now
+
+
 def test_the_send_deadline_fails_what_has_no_outcome_by_then() -> None:
     run = Run([item(n) for n in range(3)], max_batch_size=1, send_deadline=30.0)
     posts, _ = run.posts()
