@@ -367,8 +367,12 @@ def test_a_429_with_retry_after_holds_back_every_new_post() -> None:
     assert run.posts()[0]
 
 
-# A field whose value tells the writes of one key apart.
-MARKED = next(name for name, kind in LATEST.field_types.items() if kind != "BOOL")
+# A field whose value tells the writes of one key apart (a BOOL field, when the schema
+# has no other, tells each write from the one before and the one after).
+MARKED = next(
+    (name for name, kind in LATEST.field_types.items() if kind != "BOOL"),
+    next(iter(LATEST.field_types)),
+)
 
 
 def write(user: str, number: int) -> dict[str, Any]:
@@ -377,6 +381,7 @@ def write(user: str, number: int) -> dict[str, Any]:
         "INT": number,
         "FLOAT": number + 0.5,
         "DATETIME": f"2024-01-0{number}T00:00:00Z",
+        "BOOL": number % 2 == 1,
     }
     return item(user, **{MARKED: marks[LATEST.field_types[MARKED]]})
 
