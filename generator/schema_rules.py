@@ -261,9 +261,10 @@ def _text_problems(path: str, document: Any) -> list[Problem]:
 
 def _document_order(problem: Problem) -> list[tuple[int, str]]:
     parts = (problem.pointer or "").split("/")[1:]
-    # An array index is ASCII digits; a key may be "²", which str.isdigit() accepts too.
+    # An array index is a few ASCII digits; a key may be "²", which str.isdigit() accepts
+    # too, or 5,000 digits, more than int() reads.
     return [
-        (int(part), "") if part.isascii() and part.isdigit() else (-1, part)
+        (int(part), "") if len(part) <= 18 and part.isascii() and part.isdigit() else (-1, part)
         for part in parts
     ]
 

@@ -577,6 +577,7 @@ def test_fuzz_validate_with_random_bytes(fuzz_dir: Path, data: bytes) -> None:
 )
 @given(document=st.one_of(_SCHEMA, _JSON), indent=st.sampled_from([None, 2]))
 @example(document={"²": None}, indent=None)  # "²".isdigit(), but int("²") raises
+@example(document={"9" * 5000: 1}, indent=None)  # more digits than int() reads
 def test_fuzz_validate_with_random_json(fuzz_dir: Path, document: Any, indent: int | None) -> None:
     path = fuzz_dir / "document.json"
     path.write_text(json.dumps(document, indent=indent), "utf-8")

@@ -249,6 +249,8 @@ class SendPlan:
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
         self._last_undelivered = ""
+        self._endpoint_answered = self._started_at
+        """When the endpoint last answered with a status below 500."""
         """Why the last batch of the current run of undelivered batches was not."""
         """When the first batch of the current run of undelivered batches was first sent."""
         self._refusals_in_a_row: tuple[tuple[int, str | None], int] | None = None
@@ -459,13 +461,15 @@ class SendPlan:
         return True
 
     def _admit(self, item: ValidItem, now: float) -> None:
-        if self._closed is not None:
-            self._fail([item], self._closed, None)
-        elif item.key in self._busy:
+        if item.key in self._busy:
+            # Held back, closed or not: it fails (if it must) after the write before it,
+            # so that the failures, resent in order, end with the last write.
             if self._waiting.pop(item.key, None) is not None:
                 self.report.superseded += 1
             self._waiting[item.key] = item
-        else:
+        elif self._closed is not None and not self._stopped:
+            self._fail([item], self._closed, None)
+        else:  # after stop(), an item that is not sent stays unfinished: resumed later
             ready, superseded = self._builder.add(item)
             if superseded is not None:
                 self.report.superseded += 1
@@ -525,6 +529,7 @@ class SendPlan:
         if status < 500:
             self._failures_in_a_row = 0  # the endpoint is there
             self._failing_since = None
+            self._endpoint_answered = now
         if verdict is Verdict.ACCEPTED:
             self._window = min(self.settings.max_in_flight, self._window + 1)
             self._streak = None
@@ -604,7 +609,8 @@ class SendPlan:
             self._failures_in_a_row += 1
             self._last_undelivered = what
             if self._failing_since is None:
-                self._failing_since = batch.first_attempt
+                # the outage began after the endpoint last answered, at the earliest
+                self._failing_since = max(batch.first_attempt, self._endpoint_answered)
             if self._breaker_due(now):
                 self._open_breaker()
 
@@ -796,7 +802,8 @@ class SendPlan:
         self._backoff.clear()
         for part in parts:
             self._fail(part.items, reason, None)
-        self._fail(self._builder.flush(), reason, None)
+        if not self._stopped:  # else they stay unfinished: first_unfinished covers them
+            self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
 

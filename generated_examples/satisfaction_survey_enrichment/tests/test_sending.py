@@ -676,3 +676,46 @@ def test_a_run_joins_the_batch_being_built_only_if_the_body_fits_to_the_byte(
     assert builder.fits_more(1, len(b'{"b":22}')) is (spare == 0)
     builder.add(ValidItem(1, "b", ("b", 1, 1), b'{"b":22}'))
     assert builder.count == 2 - (spare != 0)  # the second went into a batch of its own
+
+
+def test_after_the_send_is_closed_the_failures_still_end_with_the_last_write() -> None:
+    others = [item(f"o{n}") for n in range(2_997)]
+    writes = [write("k", 1), *others[:499], write("k", 2), *others[499:1998]]
+    writes += [write("k", 3), *others[1998:]]
+    run = Run(writes, send_deadline=30.0, max_in_flight=1)
+    posts, _ = run.posts()  # write 1 in flight; write 2 held back behind it
+    assert run.reads * VALIDATION_CHUNK <= writes.index(write("k", 3))  # not read yet
+    run.clock.now += 31  # the send deadline passes; write 3 is read after it
+    while isinstance(action := run.next(), Post):
+        posts.append(action)
+    for post in posts:
+        run.answer(post, 503)
+    finished = run.finish()
+    failed_k = [f.item for f in finished.report.failed if f.item["userId"] == "user-k"]
+    assert failed_k == [write("k", 3)]  # resent, it is the last write that lands
+    assert finished.report.failed_count + finished.report.superseded == len(writes)
+
+
+def test_an_outage_is_counted_from_the_last_answer_not_from_before_it() -> None:
+    run = Run([item(n) for n in range(2000)], max_batch_size=100, max_retries=0)
+    posts, _ = run.posts()  # four batches at 1000
+    run.clock.now += 10
+    run.answer(posts[3])  # the endpoint answers at 1010
+    run.clock.now += 10
+    for post in posts[:3]:  # the three others time out at 1020: a 10 s outage
+        run.plan.post_failed(post, NoAnswer("no answer by the attempt's deadline"))
+    finished = run.finish()
+    assert finished.report.accepted == 2000 - 300  # the breaker stayed closed
+
+
+def test_a_send_stopped_then_closed_leaves_what_it_never_sent_unfinished() -> None:
+    run = Run([], send_deadline=30.0)
+    action = run.plan.next_action()
+    assert isinstance(action, ReadItems)
+    run.plan.items_read([item(n) for n in range(250)] + ["not an item"])
+    run.plan.stop()  # the 250 valid items wait in the batch being built, never sent
+    run.clock.now += 31  # then the send deadline passes
+    finished = run.plan.next_action()
+    assert isinstance(finished, Finished)
+    # not failed (resuming at 0 sends them), so nothing is both resent and in the failures
+    assert finished.report.failed_count == 0 and finished.report.first_unfinished == 0
