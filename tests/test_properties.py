@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta, timezone
 from typing import Any
 
+import pydantic_core
 from call_tracking_enrichment import EnrichmentItem
 from call_tracking_enrichment.integration import LATEST
 from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk, validate_run
@@ -237,3 +238,20 @@ def test_a_chunk_is_one_run_exactly_when_the_model_accepts_every_item(items: lis
     assert run.keys == [one.key for one in split] == [model.key for model in models if model]
     assert [json.loads(one.wire) for one in split] == [model.to_wire() for model in models if model]
     assert run.json == b",".join(one.wire for one in split)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(nearly_valid_items(), min_size=1, max_size=8))
+def test_a_chunk_of_models_is_one_run_with_each_model_s_wire_form(items: list[Any]) -> None:
+    models = []
+    for item in items:
+        try:
+            models.append(EnrichmentItem.model_validate(item, by_alias=True, by_name=False))
+        except ValidationError:
+            pass
+    assume(models)
+    run = validate_run(3, models, LATEST)
+    assert run is not None
+    assert run.json == b",".join(pydantic_core.to_json(model.to_wire()) for model in models)
+    assert run.keys == [model.key for model in models]
+    assert [one.item for one in run.split()] == models

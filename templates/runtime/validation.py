@@ -127,9 +127,13 @@ def validate_run(
     first_index: int, chunk: list[Any], version: IntegrationVersion
 ) -> ValidRun | None:
     """``chunk`` (items numbered from ``first_index``) as one run, when every item is a
-    valid wire-format ``dict`` (the common case, at no Python step per item); else
-    ``None``: ``validate_chunk`` tells which items are valid."""
-    if not chunk or set(map(type, chunk)) != {dict}:
+    valid wire-format ``dict`` (the common case, at no Python step per item) or every item
+    is this version's ``EnrichmentItem``; else ``None``: ``validate_chunk`` tells which
+    items are valid."""
+    types = set(map(type, chunk))
+    if types == {version.item}:
+        return _model_run(first_index, chunk, version)
+    if types != {dict}:
         return None
     adapter = _adapter(version.item_wire, "ignore")
     try:
@@ -146,6 +150,27 @@ def validate_run(
     ):
         return None
     return _run(adapter, first_index, chunk, valid)
+
+
+@functools.cache
+def _model_adapter(item: Any) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[item])
+
+
+_MODEL_KEY = operator.attrgetter("user_id", "session_number", "enrichment_number")
+
+
+def _model_run(
+    first_index: int, chunk: list[Any], version: IntegrationVersion
+) -> ValidRun | None:
+    """Models (validated when they were made) encoded at once, exactly as ``to_wire``
+    gives each: by alias, unset optional fields left out."""
+    text = _model_adapter(version.item).dump_json(
+        chunk, by_alias=True, exclude_none=True
+    )[1:-1]
+    if text.count(_SEPARATOR) != len(chunk) - 1:
+        return None
+    return ValidRun(first_index, chunk, list(map(_MODEL_KEY, chunk)), text)
 
 
 def _encode(adapter: ItemsAdapter, index: int, item: Any, valid: Any) -> ValidItem:
