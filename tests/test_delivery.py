@@ -110,6 +110,7 @@ def test_soak_every_fault_at_random_times_loses_nothing_and_keeps_the_order(
     items = [call(n, rng.randrange(8_000)) for n in range(20_000)]
     faults = random.Random(29)
     counts = {"500": 0, "429": 0, "drop": 0, "expired": 0}
+    older: set[str] = set()  # the tokens issued before the last expiry
 
     def script(batch: list[dict[str, Any]]) -> Reply | None:
         delay = faults.uniform(0.0, 0.01)
@@ -123,11 +124,14 @@ def test_soak_every_fault_at_random_times_loses_nothing_and_keeps_the_order(
         if roll < 0.13:
             counts["drop"] += 1
             return Reply(drop=True)
-        if len(server.enrichment_requests) % 100 == 50:
-            # Every token issued so far expires (as an hour-old one does): the requests in
-            # flight get 401, renew, and are sent once more.
+        if len(server.enrichment_requests) % 50 == 25:
+            # The tokens issued before the last expiry expire now (as hour-old ones do: a
+            # token lives at least one of these rounds, never a few requests): the requests
+            # in flight with one get 401, renew, and are sent once more.
             counts["expired"] += 1
-            server.valid_tokens.clear()
+            server.valid_tokens -= older
+            older.clear()
+            older.update(server.valid_tokens)
         return Reply(delay=delay)
 
     server.script = script
