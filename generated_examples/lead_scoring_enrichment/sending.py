@@ -401,10 +401,8 @@ class SendPlan:
         if (
             valid
             and len(valid) == len(results)
-            and self._closed is None
-            and not self._waiting
+            and self._in_bulk(keys := list(map(_KEY, valid)))
             and self._builder.fits(max(map(len, map(_WIRE, valid))))
-            and len(keys := set(map(_KEY, valid))) == len(valid)
             and self._busy.isdisjoint(keys)
             # a key of the batch being built could go out with it in the middle of the
             # chunk, and its later write in the next batch: at once, in either order
@@ -433,16 +431,21 @@ class SendPlan:
             else:
                 self._admit(result, now)
 
+    def _in_bulk(self, keys: list[ItemKey]) -> bool:
+        """Items with these keys may skip the item-by-item path (``_admit``): the send
+        is open, no later write is held back, and no key comes twice."""
+        return (
+            self._closed is None and not self._waiting and len(set(keys)) == len(keys)
+        )
+
     def _admit_run(self, run: ValidRun, now: float) -> bool:
         """A run sent as one batch, as it is, when it may be (the common case: none of
         its keys twice or held back, and it fits); else ``False``."""
         keys = run.keys
         if (
-            self._closed is not None
-            or self._waiting
+            not self._in_bulk(keys)
             or len(keys) > self._builder.max_size
             or not self._builder.fits(len(run.json))
-            or len(set(keys)) != len(keys)
         ):
             return False
         builder = self._builder

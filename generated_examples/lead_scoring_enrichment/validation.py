@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from itertools import count, repeat
 from typing import Any, Literal, NamedTuple
 
-import pydantic_core
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from .item import ItemEnvelope, ItemKey
@@ -78,6 +77,7 @@ def _describe(errors: list[Any]) -> tuple[str, str | None]:
 _KEY = operator.itemgetter("userId", "sessionNumber", "enrichmentNumber")
 _ENRICHMENT = operator.itemgetter("enrichment")
 _SET_DEFAULT_NUMBER = operator.methodcaller("setdefault", "enrichmentNumber", 1)
+_MODEL_KEY = operator.attrgetter("user_id", "session_number", "enrichment_number")
 
 
 _SEPARATOR = b'},{"userId":'
@@ -112,18 +112,33 @@ class ValidRun(NamedTuple):
         return list(map(tuple.__new__, repeat(ValidItem), rows))
 
 
-def _run(
-    adapter: ItemsAdapter, first_index: int, chunk: list[Any], valid: list[Any]
-) -> ValidRun | None:
-    """The run of validated items, with one JSON encoding for all of them; ``None`` if
-    the encoding cannot be cut at the items' boundaries (it always can: see ``split``).
-    The adapter encodes (``exclude_none`` leaves out the optional fields given as None).
-    """
+def _wire_json(adapter: ItemsAdapter, valid: list[Any]) -> bytes:
+    """The wire JSON of validated wire-format items, comma-separated: ``enrichmentNumber``
+    defaulted to 1, optional fields given as None left out."""
     deque(map(_SET_DEFAULT_NUMBER, valid), maxlen=0)
-    text = adapter.dump_json(valid, exclude_none=True)[1:-1]
-    if text.count(_SEPARATOR) != len(valid) - 1:
+    return adapter.dump_json(valid, exclude_none=True)[1:-1]
+
+
+@functools.cache
+def _model_adapter(item: Any) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[item])
+
+
+def _models_json(models: list[Any]) -> bytes:
+    """The wire JSON of models of one type, comma-separated, exactly as ``to_wire`` gives
+    each: by alias, optional fields left unset or None left out."""
+    adapter = _model_adapter(type(models[0]))
+    return adapter.dump_json(models, by_alias=True, exclude_none=True)[1:-1]
+
+
+def _as_run(
+    first_index: int, chunk: list[Any], keys: list[ItemKey], text: bytes
+) -> ValidRun | None:
+    """``None`` if ``text`` cannot be cut at the items' boundaries (it always can: see
+    ``ValidRun.split``)."""
+    if text.count(_SEPARATOR) != len(chunk) - 1:
         return None
-    return ValidRun(first_index, chunk, list(map(_KEY, valid)), text)
+    return ValidRun(first_index, chunk, keys, text)
 
 
 def validate_run(
@@ -134,8 +149,10 @@ def validate_run(
     is this version's ``EnrichmentItem``; else ``None``: ``validate_chunk`` tells which
     items are valid."""
     types = set(map(type, chunk))
-    if types == {version.item}:
-        return _model_run(first_index, chunk, version)
+    if types == {version.item}:  # made by the models' rules: encoded, not validated
+        return _as_run(
+            first_index, chunk, list(map(_MODEL_KEY, chunk)), _models_json(chunk)
+        )
     if types != {dict}:
         return None
     adapter = _adapter(version.item_wire, "ignore")
@@ -152,38 +169,17 @@ def validate_run(
         or sum(map(len, enrichments)) != sum(map(len, map(_ENRICHMENT, valid)))
     ):
         return None
-    return _run(adapter, first_index, chunk, valid)
-
-
-@functools.cache
-def _model_adapter(item: Any) -> TypeAdapter[list[Any]]:
-    return TypeAdapter(list[item])
-
-
-_MODEL_KEY = operator.attrgetter("user_id", "session_number", "enrichment_number")
-
-
-def _model_run(
-    first_index: int, chunk: list[Any], version: IntegrationVersion
-) -> ValidRun | None:
-    """Models (validated when they were made) encoded at once, exactly as ``to_wire``
-    gives each: by alias, unset optional fields left out."""
-    text = _model_adapter(version.item).dump_json(
-        chunk, by_alias=True, exclude_none=True
-    )[1:-1]
-    if text.count(_SEPARATOR) != len(chunk) - 1:
-        return None
-    return ValidRun(first_index, chunk, list(map(_MODEL_KEY, chunk)), text)
+    text = _wire_json(adapter, valid)
+    return _as_run(first_index, chunk, list(map(_KEY, valid)), text)
 
 
 def _encode(adapter: ItemsAdapter, index: int, item: Any, valid: Any) -> ValidItem:
-    _SET_DEFAULT_NUMBER(valid)
-    wire = adapter.dump_json([valid], exclude_none=True)[1:-1]
+    wire = _wire_json(adapter, [valid])
     return ValidItem(index, item, _KEY(valid), wire)
 
 
 def _from_model(index: int, item: ItemEnvelope) -> ValidItem:
-    return ValidItem(index, item, item.key, pydantic_core.to_json(item.to_wire()))
+    return ValidItem(index, item, item.key, _models_json([item]))
 
 
 def validate_chunk(
