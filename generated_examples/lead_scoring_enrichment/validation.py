@@ -124,7 +124,7 @@ def _model_adapter(item: Any) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[item])
 
 
-def _models_json(models: list[Any]) -> bytes:
+def _models_json(models: list[ItemEnvelope]) -> bytes:
     """The wire JSON of models of one type, comma-separated, exactly as ``to_wire`` gives
     each: by alias, optional fields left unset or None left out."""
     adapter = _model_adapter(type(models[0]))
