@@ -557,11 +557,80 @@ def test_each_worker_thread_keeps_its_own_connection_pool(server: ScriptedServer
 def test_proxies_from_the_environment_still_apply(
     monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    with ScriptedServer() as proxy:
+    # The proxy answers for the endpoint too: nothing listens on port 9.
+    with ScriptedServer(endpoint="http://127.0.0.1:9/") as proxy:
         for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv(variable, proxy.url)
         auth_url = "http://127.0.0.1:9/v1/oauth/token"  # nothing listens there: the proxy does
         with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
             client.token()
-        assert proxy.paths == [auth_url]  # the absolute URL, as a proxy is asked
+            # the batches too (posted from worker threads, by the client's own pools when
+            # no proxy is set)
+            report = client.send([item("a")])
+        assert report.ok and report.accepted == 1
+        # the absolute URLs, as a proxy is asked
+        assert proxy.paths == [auth_url, "http://127.0.0.1:9/v1/enrichments"]
+
+
+def test_answers_are_taken_before_more_input_is_read(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer frees its place in flight before the next chunk is validated: with the
+    window full, the next batch goes as soon as an answer is in, not after the client has
+    read a window's worth of input ahead. Posts run in the sending thread here, so each
+    answer is in before the next step: deterministic."""
+
+    class Inline:
+        def submit(self, function: Any, *args: Any) -> None:
+            function(*args)
+
+    monkeypatch.setattr(EnrichmentClient, "_pool", lambda self: Inline())
+    noted: list[int] = []
+    chunks = 40
+
+    def items() -> Iterator[dict[str, Any]]:
+        for number in range(chunks * 500):
+            if number % 500 == 0:
+                noted.append(len(server.enrichment_requests))
+            yield item(f"user-{number}")
+
+    with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        report = client.send(items())
+    assert report.accepted == chunks * 500
+    # chunk k is read once the k - 1 chunks before it are posted and answered (before,
+    # the 17th batch waited until 16 more chunks were read)
+    assert noted == list(range(chunks))
+
+
+def test_the_async_client_takes_answers_before_more_input_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for the asyncio client: attempts that are over when the loop comes back
+    to the send (here, a fake endpoint that answers at once) are taken before reading."""
+    from call_tracking_enrichment.sending import Answer, Post
+
+    attempts = 0
+
+    async def answer_at_once(self: Any, post: Post) -> Answer:
+        nonlocal attempts
+        attempts += 1
+        return Answer(200, b'{"success":true}')
+
+    monkeypatch.setattr(AsyncEnrichmentClient, "_attempt", answer_at_once)
+    noted: list[int] = []
+    chunks = 40
+
+    def items() -> Iterator[dict[str, Any]]:
+        for number in range(chunks * 500):
+            if number % 500 == 0:
+                noted.append(attempts)
+            yield item(f"user-{number}")
+
+    async def main() -> SendReport:
+        async with AsyncEnrichmentClient("my-client", SECRET, PROJECT) as client:
+            return await client.send(items())
+
+    report = asyncio.run(main())
+    assert report.accepted == chunks * 500
+    assert noted == list(range(chunks))
