@@ -546,16 +546,41 @@ def test_each_worker_thread_keeps_its_own_connection_pool(server: ScriptedServer
     for thread in threads:
         thread.join()
     # three workers with a pool each, and one shared by the three other threads
-    assert len(transport._pools) == 4
+    pools = list(transport._pools)
+    assert len(pools) == 4 and all(pool._pool.connections for pool in pools)
     http.close()
-    assert all(not pool._pool.connections for pool in transport._pools)
+    assert not any(pool._pool.connections for pool in pools)
     with pytest.raises(RuntimeError, match="closed"):
         transport.handle_request(httpx.Request("POST", server.auth_url))
 
 
+def test_the_async_client_keeps_a_connection_pool_per_post_under_way(
+    server: ScriptedServer,
+) -> None:
+    async def main() -> tuple[SendReport, Any]:
+        async with AsyncEnrichmentClient(
+            "my-client", SECRET, PROJECT, auth_url=server.auth_url, max_in_flight=3
+        ) as client:
+            report = await client.send([item(f"u{n}") for n in range(5000)])
+            direct = client._direct
+            pools = list(direct._pools)
+            assert all(pool._pool.connections for pool in pools)
+        assert not any(pool._pool.connections for pool in pools)  # closed with the client
+        with pytest.raises(RuntimeError, match="closed"):
+            async with direct.posting(httpx.Request("POST", server.url)):
+                pass
+        return report, pools
+
+    report, pools = asyncio.run(main())
+    assert report.accepted == 5000 and report.batches == 10
+    # at most one pool per post under way, each reusing its connection
+    assert 1 <= len(pools) <= 3 and len(server.peers) == len(pools)
+
+
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
+@pytest.mark.parametrize("shell", ["sync", "async"])
 def test_proxies_from_the_environment_still_apply(
-    monkeypatch: pytest.MonkeyPatch, variable: str
+    monkeypatch: pytest.MonkeyPatch, variable: str, shell: str
 ) -> None:
     # The proxy answers for the endpoint too: nothing listens on port 9.
     with ScriptedServer(endpoint="http://127.0.0.1:9/") as proxy:
@@ -563,11 +588,21 @@ def test_proxies_from_the_environment_still_apply(
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv(variable, proxy.url)
         auth_url = "http://127.0.0.1:9/v1/oauth/token"  # nothing listens there: the proxy does
-        with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
-            client.token()
-            # the batches too (posted from worker threads, by the client's own pools when
-            # no proxy is set)
-            report = client.send([item("a")])
+        if shell == "sync":
+            with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
+                client.token()
+                # the batches too (posted by the client's own pools when no proxy is set)
+                report = client.send([item("a")])
+        else:
+
+            async def main() -> SendReport:
+                async with AsyncEnrichmentClient(
+                    "my-client", SECRET, PROJECT, auth_url=auth_url
+                ) as client:
+                    await client.token()
+                    return await client.send([item("a")])
+
+            report = asyncio.run(main())
         assert report.ok and report.accepted == 1
         # the absolute URLs, as a proxy is asked
         assert proxy.paths == [auth_url, "http://127.0.0.1:9/v1/enrichments"]

@@ -386,6 +386,26 @@ def _wait_seconds(
     return seconds
 
 
+def _proxied() -> bool:
+    """A proxy is set in the environment (for some scheme or host: ``NO_PROXY`` alone is
+    not one)."""
+    return bool(urllib.request.getproxies().keys() - {"no"})
+
+
+def _direct_request(request: dict[str, Any]) -> httpx.Request:
+    """The post of a batch (``_post_request``), for a connection pool itself rather than
+    an ``httpx.Client``: what ``httpx.Client`` adds around a request (cookies, redirects,
+    authentication, hooks, URL merging; a post of a batch uses none of them) costs as
+    much CPU as the pool's own work."""
+    return httpx.Request(
+        "POST",
+        request["url"],
+        content=request["content"],
+        headers=request["headers"],
+        extensions={"timeout": httpx.Timeout(request["timeout"]).as_dict()},
+    )
+
+
 def _give_outcomes(
     plan: SendPlan, first: tuple[Post, Answer | NoAnswer | Exception], done: _Outcomes
 ) -> int:
@@ -491,6 +511,43 @@ class _PoolPerThread(httpx.BaseTransport):
             pool.close()
 
 
+class _PoolPerPost:
+    """The asyncio client's connection pools for posts of batches: one per post under
+    way, reused by the next (``_PoolPerThread``'s reason, for tasks)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl_context = ssl_context
+        self._idle: list[httpx.AsyncHTTPTransport] = []
+        self._pools: list[httpx.AsyncHTTPTransport] = []
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def posting(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+        if self._closed:
+            raise RuntimeError(
+                "the HTTP client of this AsyncEnrichmentClient is closed"
+            )
+        if self._idle:
+            pool = self._idle.pop()
+        else:
+            pool = httpx.AsyncHTTPTransport(verify=self._ssl_context)
+            self._pools.append(pool)
+        try:
+            response = await pool.handle_async_request(request)
+            try:
+                yield response
+            finally:
+                await response.aclose()
+        finally:
+            self._idle.append(pool)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        pools, self._pools, self._idle = self._pools, [], []
+        for pool in pools:
+            await pool.aclose()
+
+
 class EnrichmentClient(BaseClient[httpx.Client]):
     """Sends enrichments of this integration to Contentsquare (synchronous).
 
@@ -509,9 +566,12 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         # and hosts, before "all://" - or at "all://" itself (ALL_PROXY), which is then
         # left to the proxy.
         ssl_context = _ssl_context()
-        proxies = urllib.request.getproxies()
-        pools = None if "all" in proxies else _PoolPerThread(ssl_context)
-        self._direct = None if proxies.keys() - {"no"} else pools
+        pools = (
+            None
+            if "all" in urllib.request.getproxies()
+            else _PoolPerThread(ssl_context)
+        )
+        self._direct = None if _proxied() else pools
         return httpx.Client(
             timeout=self.timeout,
             verify=ssl_context,
@@ -520,28 +580,15 @@ class EnrichmentClient(BaseClient[httpx.Client]):
 
     @contextlib.contextmanager
     def _posting(self, request: dict[str, Any]) -> Iterator[httpx.Response]:
-        """The answer to ``request``, streamed.
-
-        With the client's own pools and no proxy, the batch goes to them straight: what
-        ``httpx.Client`` adds around a request (cookies, redirects, authentication, hooks:
-        none of which a post of a batch uses) cost as much CPU as the pools' own work.
-        """
+        """The answer to ``request``, streamed: from the client's own pools straight
+        (``_direct_request``) when no proxy is set, else through ``httpx.Client``."""
         http = self._pool_http()  # a forked child makes its own pools here
         pools = self._direct
         if pools is None:
             with http.stream("POST", **request) as response:
                 yield response
             return
-        timeout = httpx.Timeout(request["timeout"]).as_dict()
-        response = pools.handle_request(
-            httpx.Request(
-                "POST",
-                request["url"],
-                content=request["content"],
-                headers=request["headers"],
-                extensions={"timeout": timeout},
-            )
-        )
+        response = pools.handle_request(_direct_request(request))
         try:
             yield response
         finally:
@@ -692,8 +739,26 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
     ``send`` is awaitable and one client may be used by many tasks at once.
     """
 
+    _direct: _PoolPerPost | None = None
+    """The pools that post the batches themselves, when no proxy is in the way (see
+    ``EnrichmentClient._posting``)."""
+
     def _new_http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.timeout, verify=_ssl_context())
+        ssl_context = _ssl_context()
+        self._direct = None if _proxied() else _PoolPerPost(ssl_context)
+        return httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
+
+    @contextlib.asynccontextmanager
+    async def _posting(self, request: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+        """The answer to ``request``, streamed (see ``EnrichmentClient._posting``)."""
+        http = self._pool_http()  # a forked child makes its own pools here
+        pools = self._direct
+        if pools is None:
+            async with http.stream("POST", **request) as response:
+                yield response
+            return
+        async with pools.posting(_direct_request(request)) as response:
+            yield response
 
     def _start_io(self) -> None:
         self._token_lock: asyncio.Lock | None = None  # made in the running loop
@@ -742,7 +807,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             return NoAnswer(str(unavailable), unavailable.retry_after, False)
         request = self._post_request(post, token)
         try:
-            async with self._pool_http().stream("POST", **request) as response:
+            async with self._posting(request) as response:
                 content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
             return NoAnswer(self._unreachable(request["url"], error))
@@ -807,6 +872,8 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+            if self._direct is not None:
+                await self._direct.aclose()
 
     async def close(self) -> None:
         await self.aclose()
