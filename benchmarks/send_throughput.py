@@ -1,6 +1,7 @@
 """Items per second and peak memory of sending, against a minimal local HTTP server.
 
     .venv/bin/python benchmarks/send_throughput.py [--items 200000] [--stream 1000000]
+        [--rounds 3]
 
 Scenarios (each in its own process, so peak memory is its own):
   (a) limit   - pre-encoded bodies posted with httpx, no validation
@@ -9,7 +10,9 @@ Scenarios (each in its own process, so peak memory is its own):
   (d) naive   - one pydantic model per item, model_dump, json, a post per batch
   (e) stream  - the generated client reading a generator of --stream dicts
 The server answers 200 to everything, with TCP_NODELAY on, a thread per connection; it runs
-in another process.
+in another process. Scenarios (a) to (d) run --rounds times, one after the other in each
+round, so that each round's ratios compare runs made close together (the machine's speed
+drifts); the medians of rates and of ratios are printed last.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import multiprocessing
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -131,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--stream", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -140,27 +145,39 @@ def main() -> None:
     server = multiprocessing.Process(target=_serve, args=(ports,), daemon=True)
     server.start()
     port = ports.get(timeout=10)
-    results = {}
+
+    def run(name: str, count: int) -> dict[str, Any]:
+        print(f"running {name} ({count:,} items)...", file=sys.stderr, flush=True)
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", name, str(port), str(count)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        result: dict[str, Any] = json.loads(output)
+        result["rate"] = result["count"] / result["seconds"]
+        return result
+
+    rounds: list[dict[str, dict[str, Any]]] = []
     try:
-        for name, count in [("limit", args.items), ("dicts", args.items), ("models", args.items),
-                            ("naive", args.items), ("stream", args.stream)]:
-            print(f"running {name} ({count:,} items)...", file=sys.stderr, flush=True)
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", name, str(port), str(count)],
-                check=True, capture_output=True, text=True,
-            ).stdout
-            results[name] = json.loads(output)
+        for _ in range(args.rounds):
+            rounds.append({name: run(name, args.items)
+                           for name in ("limit", "dicts", "models", "naive")})
+        stream = run("stream", args.stream)
     finally:
         server.terminate()
-    print(f"{'scenario':<8} {'items':>10} {'items/s':>10} {'peak MB':>8}")
-    for name, result in results.items():
-        rate = result["count"] / result["seconds"]
-        results[name]["rate"] = rate
-        print(f"{name:<8} {result['count']:>10,} {rate:>10,.0f} {result['peak_mb']:>8.0f}")
-    limit, dicts, naive = (results[n]["rate"] for n in ("limit", "dicts", "naive"))
-    print(f"dicts / limit = {dicts / limit:.2f} (target >= 0.4); "
-          f"dicts / naive = {dicts / naive:.1f} (target >= 4); "
-          f"stream peak = {results['stream']['peak_mb']:.0f} MB (target < 150)")
+    print(f"{'scenario':<8} {'items':>10} {'items/s (each round)':>36} {'median':>9} {'peak MB':>8}")
+    for name in ("limit", "dicts", "models", "naive"):
+        rates = [r[name]["rate"] for r in rounds]
+        shown = " · ".join(f"{rate:,.0f}" for rate in rates)
+        print(f"{name:<8} {args.items:>10,} {shown:>36} {statistics.median(rates):>9,.0f} "
+              f"{max(r[name]['peak_mb'] for r in rounds):>8.0f}")
+    print(f"{'stream':<8} {args.stream:>10,} {stream['rate']:>36,.0f} {'':>9} "
+          f"{stream['peak_mb']:>8.0f}")
+    for other, target in (("limit", 0.4), ("naive", 4.0)):
+        ratios = [r["dicts"]["rate"] / r[other]["rate"] for r in rounds]
+        shown = " · ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"dicts / {other}: {shown}, median {statistics.median(ratios):.2f} "
+              f"(target >= {target:g})")
+    print(f"stream peak = {stream['peak_mb']:.0f} MB (target < 150)")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,11 @@ def test_token_request_and_enrichment_request_on_the_wire(send: Any, server: Scr
     assert body["integrationVersion"] == 1 and body["projectId"] == PROJECT
     assert [entry["enrichmentNumber"] for entry in body["enrichments"]] == [1, 2]
     assert server.headers_seen[0]["Authorization"] == "Bearer token-1"
+    # with no proxy set, the client's own pools post the batch: these headers and no other
+    assert sorted(server.headers_seen[0]) == [
+        "Authorization", "Content-Length", "Content-Type", "Host", "User-Agent"
+    ]
+    assert server.headers_seen[0]["Content-Type"] == "application/json"
     assert body["enrichments"][0] == item("a")
 
 
