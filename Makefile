@@ -48,6 +48,7 @@ bench: $(TEST_INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/generate_speed.py
 	$(BIN)/python benchmarks/send_throughput.py
+	$(BIN)/python benchmarks/cost_breakdown.py
 	$(BIN)/python benchmarks/delivery.py
 	$(BIN)/python benchmarks/sandbox_keep_alive.py
 
