@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import re
 import sys
 import threading
@@ -30,6 +31,16 @@ VERSIONED_PACKAGE = "call_tracking_versions_enrichment"
 # The generated example packages are imported by the client tests.
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test talks to servers on 127.0.0.1 as they are: a proxy set on the machine
+    (``HTTP_PROXY`` with ``NO_PROXY=127.0.0.1``, common in CI) would change which path
+    the clients take. The proxy tests set their own."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
 
 
 @dataclass

@@ -232,7 +232,17 @@ def test_other_4xx_fail_the_batch_with_its_status(send: Any, server: ScriptedSer
     server.replies.append(Reply(status, {"errorMessage": "no"}))
     report = send([item("a")])
     assert [f.status for f in report.failed] == [status]
+    assert [f.reason for f in report.failed] == [f"HTTP {status}: no"]
     assert report.retries == 0
+
+
+@pytest.mark.parametrize("body", [{}, "not json at all"])
+def test_a_refusal_without_an_error_body_names_its_status_once(
+    send: Any, server: ScriptedServer, body: Any
+) -> None:
+    server.replies.append(Reply(307, body))
+    [failure] = send([item("a")]).failed
+    assert failure.status == 307 and failure.reason.count("HTTP 307") == 1, failure.reason
 
 
 def test_batches_respect_count_and_bytes(send: Any, server: ScriptedServer) -> None:
@@ -643,11 +653,13 @@ def test_answers_are_taken_before_more_input_is_read(
     assert noted == list(range(chunks))
 
 
+@pytest.mark.parametrize("kind", ["iterable", "async iterable"])
 def test_the_async_client_takes_answers_before_more_input_is_read(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """The same for the asyncio client: attempts that are over when the loop comes back
-    to the send (here, a fake endpoint that answers at once) are taken before reading."""
+    to the send (here, a fake endpoint that answers at once) are taken before reading,
+    from an iterable or from an async iterable that never waits."""
     from call_tracking_enrichment.sending import Answer, Post
 
     attempts = 0
@@ -667,10 +679,74 @@ def test_the_async_client_takes_answers_before_more_input_is_read(
                 noted.append(attempts)
             yield item(f"user-{number}")
 
+    async def async_items() -> AsyncIterator[dict[str, Any]]:
+        for one in items():
+            yield one
+
     async def main() -> SendReport:
         async with AsyncEnrichmentClient("my-client", SECRET, PROJECT) as client:
-            return await client.send(items())
+            return await client.send(items() if kind == "iterable" else async_items())
 
     report = asyncio.run(main())
     assert report.accepted == chunks * 500
     assert noted == list(range(chunks))
+
+
+def test_a_burst_of_async_sends_leaves_at_most_max_in_flight_connections_open(
+    server: ScriptedServer,
+) -> None:
+    """Ten sends at once on one client, 16 posts each under way: up to 160 pools at the
+    peak, at most 16 kept open afterwards (one send's worth), the others closed as their
+    posts end."""
+    server.script = lambda items: Reply(delay=0.2)
+
+    async def main() -> tuple[int, int]:
+        async with AsyncEnrichmentClient(
+            "my-client", SECRET, PROJECT, auth_url=server.auth_url, max_batch_size=1
+        ) as client:
+            sends = [client.send([item(f"t{t}-{n}") for n in range(16)]) for t in range(10)]
+            reports = await asyncio.gather(*sends)
+            assert all(report.accepted == 16 for report in reports)
+            direct = client._direct
+            open_connections = sum(len(pool._pool.connections) for pool in direct._pools)
+            return len(direct._pools), open_connections
+
+    pools, open_connections = asyncio.run(main())
+    assert len(server.peers) > 16  # the burst did use more than 16 connections at once
+    assert pools <= 16 and open_connections <= 16
+
+
+def test_no_proxy_alone_keeps_the_direct_path(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("no_proxy", "example.com")
+    with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        assert client._direct is not None and client.send([item("a")]).ok
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # any proxy: the httpx.Client path
+    with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=server.auth_url) as client:
+        assert client._direct is None
+
+
+@pytest.mark.parametrize("shell", ["sync", "async"])
+def test_a_callers_http_client_carries_the_batches_too(server: ScriptedServer, shell: str) -> None:
+    seen: list[str] = []
+    if shell == "sync":
+        with httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]}) as http:
+            with EnrichmentClient(
+                "my-client", SECRET, PROJECT, auth_url=server.auth_url, http_client=http
+            ) as client:
+                assert client.send([item("a")]).ok
+    else:
+
+        async def hook(request: httpx.Request) -> None:
+            seen.append(request.url.path)
+
+        async def main() -> None:
+            async with httpx.AsyncClient(event_hooks={"request": [hook]}) as http:
+                async with AsyncEnrichmentClient(
+                    "my-client", SECRET, PROJECT, auth_url=server.auth_url, http_client=http
+                ) as client:
+                    assert (await client.send([item("a")])).ok
+
+        asyncio.run(main())
+    assert seen == ["/v1/oauth/token", "/v1/enrichments"]

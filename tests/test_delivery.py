@@ -269,6 +269,35 @@ def test_a_client_used_before_fork_works_in_the_child_with_its_own_connections(
     assert server.store.keys() >= {("user-1", 1, 1), ("user-2", 1, 1), ("user-3", 1, 1)}
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_an_async_client_used_before_fork_makes_its_own_pools_in_the_child(
+    server: ScriptedServer,
+) -> None:
+    """The child runs its own event loop: a pool of the parent's, bound to the parent's
+    loop and connections, would fail there or mix the answers."""
+    client = AsyncEnrichmentClient(**options(server))
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(client.send([call(1, 1)])).ok
+        parent_peers = set(server.peers)
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when its send worked
+            try:
+                ok = asyncio.new_event_loop().run_until_complete(client.send([call(2, 2)])).ok
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        status = _wait(pid)
+        assert loop.run_until_complete(client.send([call(3, 3)])).ok
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    child_peers = server.peers - parent_peers
+    assert child_peers and not child_peers & parent_peers
+    assert server.store.keys() >= {("user-1", 1, 1), ("user-2", 1, 1), ("user-3", 1, 1)}
+
+
 def _wait(pid: int) -> int:
     """The child's exit status; a child that hangs is killed (and the test fails)."""
     for _ in range(600):

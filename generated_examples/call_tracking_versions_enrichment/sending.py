@@ -563,7 +563,7 @@ class SendPlan:
                 self._refused(batch, error, status)
         else:
             error = parse_error(status, answer.content, self._secrets())
-            self._fail(batch.items, f"HTTP {status}: {error}", status)
+            self._fail(batch.items, _with_status(status, error), status)
             self._count_refused_batch(status, error)
 
     def post_failed(self, post: Post, failure: NoAnswer) -> None:
@@ -644,7 +644,7 @@ class SendPlan:
         if count >= self.settings.failure_threshold:
             self._close(
                 f"not sent: the endpoint refused {count} batches in a row with "
-                f"HTTP {status}: {error}"
+                + _with_status(status, error)
             )
 
     def _slow_down(self, what: str) -> None:
@@ -809,6 +809,16 @@ class SendPlan:
             self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
+
+
+def _with_status(status: int, error: ServerError) -> str:
+    """``HTTP <status>: <explanation>``, the status once (an answer with no error body
+    is explained by its status and text already)."""
+    text = str(error)
+    status_text = f"HTTP {status}"
+    if text == status_text or text.startswith(status_text + ":"):
+        return text
+    return f"{status_text}: {text}"
 
 
 class SendControl:

@@ -513,10 +513,13 @@ class _PoolPerThread(httpx.BaseTransport):
 
 class _PoolPerPost:
     """The asyncio client's connection pools for posts of batches: one per post under
-    way, reused by the next (``_PoolPerThread``'s reason, for tasks)."""
+    way, reused by the next (``_PoolPerThread``'s reason, for tasks). At most ``keep``
+    stay open between posts; a pool beyond them is closed when its post ends, so that a
+    burst of sends at once leaves no more connections open than one send does."""
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext, keep: int) -> None:
         self._ssl_context = ssl_context
+        self._keep = keep
         self._idle: list[httpx.AsyncHTTPTransport] = []
         self._pools: list[httpx.AsyncHTTPTransport] = []
         self._closed = False
@@ -539,13 +542,20 @@ class _PoolPerPost:
             finally:
                 await response.aclose()
         finally:
-            self._idle.append(pool)
+            if len(self._idle) < self._keep and not self._closed:
+                self._idle.append(pool)
+            else:
+                if pool in self._pools:
+                    self._pools.remove(pool)
+                await pool.aclose()
 
     async def aclose(self) -> None:
+        """Close every pool, even when closing one of them raises."""
         self._closed = True
         pools, self._pools, self._idle = self._pools, [], []
-        for pool in pools:
-            await pool.aclose()
+        async with contextlib.AsyncExitStack() as closing:
+            for pool in pools:
+                closing.push_async_callback(pool.aclose)
 
 
 class EnrichmentClient(BaseClient[httpx.Client]):
@@ -745,7 +755,11 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
 
     def _new_http_client(self) -> httpx.AsyncClient:
         ssl_context = _ssl_context()
-        self._direct = None if _proxied() else _PoolPerPost(ssl_context)
+        self._direct = (
+            None
+            if _proxied()
+            else _PoolPerPost(ssl_context, self.settings.max_in_flight)
+        )
         return httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
 
     @contextlib.asynccontextmanager
@@ -840,14 +854,15 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                     finished = control.steer(plan) if control else None
                     action = finished or plan.next_action()
                     if isinstance(action, ReadItems):
+                        # The posts just started go out before the loop is held by
+                        # reading and validating a chunk (an async iterable may never
+                        # wait either).
+                        await asyncio.sleep(0)
                         if isinstance(items, AsyncIterable):
                             _give_read(
                                 plan, await _read_async(async_items, action.count)
                             )
                         else:
-                            # The posts just started go out before the loop is held by
-                            # reading and validating a chunk.
-                            await asyncio.sleep(0)
                             _give_read(plan, _read(sync_items, action.count))
                     elif isinstance(action, Post):
                         running[asyncio.ensure_future(self._attempt(action))] = action
@@ -871,9 +886,11 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
 
     async def aclose(self) -> None:
         if self._owns_http:
-            await self._http.aclose()
-            if self._direct is not None:
-                await self._direct.aclose()
+            try:
+                await self._http.aclose()
+            finally:
+                if self._direct is not None:
+                    await self._direct.aclose()
 
     async def close(self) -> None:
         await self.aclose()
