@@ -241,7 +241,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 SOAK_FAULTS = FaultSettings(
-    fail_rate=0.10, rate_limit=4, drop_rate=0.05, max_batch_size=300, seed=2026
+    fail_rate=0.10, rate_limit=4, drop_rate=0.10, max_batch_size=300, seed=2026
 )
 
 

@@ -308,7 +308,11 @@ class BaseClient(Generic[HttpClient]):
 
     def _answer(self, response: httpx.Response, content: bytes, token: Token) -> Answer:
         return Answer(
-            response.status_code, content, response.headers.get("retry-after"), token
+            response.status_code,
+            content,
+            response.headers.get("retry-after"),
+            token,
+            token.obtained_at,
         )
 
     def _plan(self, on_failure: OnFailure | None) -> SendPlan:

@@ -128,6 +128,8 @@ class Answer:
     retry_after: str | None = None
     token: object | None = None
     """The token the post was made with (the plan hands it back on a 401)."""
+    token_obtained_at: float | None = None
+    """When that token was obtained (the plan's clock), if known."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,9 @@ class _Batch:
     body: bytes = b""
     retries: int = 0
     renewed: bool = False
-    """The last answer was a 401 and the token was renewed: a second 401 fails the batch."""
+    """The last answer was a 401 and the token was renewed: a second 401 fails the batch,
+    unless the token it was sent with was obtained before that renewal (another expiry)."""
+    renewed_at: float = 0.0
     started: bool = False
     from_refusal: bool = False
     """A part of a refused batch: its items were refused together with others."""
@@ -540,9 +544,14 @@ class SendPlan:
             self._accept(batch)
         elif self._closed is not None:
             self._fail(batch.items, self._closed, status)
-        elif verdict is Verdict.RENEW_TOKEN and not batch.renewed:
+        elif verdict is Verdict.RENEW_TOKEN and (
+            not batch.renewed or _obtained_before(answer, batch.renewed_at)
+        ):
+            # A token obtained before this batch's last renewal was merely reused: its
+            # refusal is another expiry, not new tokens refused (which fails the batch).
             logger.info("token refused (HTTP 401): renewing it and resending")
             batch.renewed = True
+            batch.renewed_at = now
             batch.refused_token = answer.token
             self._ready.appendleft(batch)
         elif verdict is Verdict.RETRY:
@@ -809,6 +818,11 @@ class SendPlan:
             self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
+
+
+def _obtained_before(answer: Answer, moment: float) -> bool:
+    obtained = answer.token_obtained_at
+    return obtained is not None and obtained < moment
 
 
 def _with_status(status: int, error: ServerError) -> str:

@@ -99,9 +99,9 @@ class Run:
 
     def answer(self, post: Post, status: int = 200, **body: Any) -> None:
         headers = body.pop("retry_after", None)
+        token, obtained_at = body.pop("token", None), body.pop("obtained_at", None)
         self.plan.post_answered(
-            post,
-            Answer(status, json.dumps(body).encode(), headers, body.pop("token", None)),
+            post, Answer(status, json.dumps(body).encode(), headers, token, obtained_at)
         )
 
     def accept_all(self) -> tuple[list[int], Finished]:
@@ -238,6 +238,28 @@ def test_a_401_renews_the_token_once_then_fails() -> None:
     assert isinstance(finished, Finished)
     assert finished.report.retries == 0
     assert [f.status for f in finished.report.failed] == [401]
+
+
+def test_a_second_401_renews_again_when_its_token_predates_the_renewal() -> None:
+    """The batch was resent with a token cached before its first 401 (not one obtained
+    for it), which expired in turn: that is another expiry, renewed again. A token
+    obtained after the renewal and refused still fails the batch."""
+    run = Run([item(0)])
+    [post], _ = run.posts()
+    run.clock.now = 100.0
+    run.answer(post, 401, token="first", obtained_at=10.0)
+    again = run.next()
+    assert isinstance(again, Post)
+    run.clock.now = 101.0
+    run.answer(again, 401, token="cached", obtained_at=50.0)  # obtained before 100.0
+    renewed = run.next()
+    assert isinstance(renewed, Post) and renewed.refused_token == "cached"
+    run.clock.now = 102.0
+    run.answer(renewed, 401, token="fresh", obtained_at=101.5)  # obtained after 101.0
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    assert [f.status for f in finished.report.failed] == [401]
+    assert finished.report.retries == 0
 
 
 def test_a_refused_batch_is_halved_until_the_refused_item_is_found() -> None:
