@@ -400,19 +400,49 @@ def test_a_second_ctrl_c_abandons_what_is_in_flight(
     assert "resume with --start-line 1" in err
 
 
-def test_two_signals_end_a_send_whose_input_pipe_is_idle(server: ScriptedServer) -> None:
+def _wait_until(condition: Any, what: str) -> None:
+    """Until ``condition()`` holds; a generous bound only turns a hang into a failure."""
+    for _ in range(1200):
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"never happened: {what}")
+
+
+def test_a_trickling_pipe_is_sent_as_it_comes(server: ScriptedServer) -> None:
+    """``send -`` from a pipe that writes a few lines and then nothing for a while: they
+    are sent once the pipe is quiet, not when 500 items have come or the pipe closes."""
+    process = _cli("-", server=server, stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    for number in (1, 2, 3):
+        process.stdin.write(json.dumps(call(number, number)) + "\n")
+    process.stdin.flush()
+    _wait_until(lambda: len(server.store) == 3, "the first three items stored")
+    rest = "".join(json.dumps(call(number, number)) + "\n" for number in (4, 5))
+    out, err = process.communicate(rest, timeout=60)  # and the pipe closes
+    assert process.returncode == 0, err
+    assert len(server.store) == 5
+    assert "5 accepted" in out
+
+
+def test_one_signal_ends_a_send_whose_input_pipe_is_idle(server: ScriptedServer) -> None:
+    """The pipe has sent one item and gone quiet: the first Ctrl-C ends the send (the
+    read waits for a quiet pipe only so long), and says where to resume."""
     process = _cli("-", server=server, stdin=subprocess.PIPE)
     assert process.stdin is not None
     process.stdin.write(json.dumps(call(1, 1)) + "\n")
-    process.stdin.flush()  # one item, then nothing: the reader waits for more
+    process.stdin.flush()  # one item, then nothing
     _wait_for_signal_handlers(process.pid)
+    _wait_until(lambda: len(server.store) == 1, "the item stored")
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1
-    assert "abandoning what is in flight" in err
-    assert "resume with --start-line 1" in err
+    process.wait(timeout=60)  # with the pipe still open: it has not ended
+    assert process.stdout is not None and process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.stdin.close()
+    assert process.returncode == 1, (out, err)
+    assert "1 accepted" in out
+    assert "abandoning" not in err
+    assert "resume with --start-line 2" in err
 
 
 def _wait_for_signal_handlers(pid: int) -> None:

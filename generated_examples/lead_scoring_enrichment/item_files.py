@@ -23,10 +23,12 @@ import csv
 import json
 import os
 import re
+import select
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Final, Literal
 
 from .versions import FieldType, IntegrationVersion
 
@@ -55,6 +57,60 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 class FileError(Exception):
     """The file as a whole cannot be read: it does not exist, or its CSV header is wrong."""
+
+
+class _Quiet:
+    """What a pipe gives when nothing more has come for a while (see ``PipeLines``)."""
+
+    def __repr__(self) -> str:
+        return "QUIET"
+
+
+QUIET: Final = _Quiet()
+"""An entry of ``ItemFile`` (with line 0) when the pipe it reads has been quiet for
+``pause_after`` seconds: the items before it may go now, more may come."""
+
+
+class _NothingYet(Exception):
+    """Raised by ``PipeLines.readline``: no whole line came in time (none is lost)."""
+
+
+class PipeLines:
+    """The lines of a pipe (or a terminal), read with a bound on the wait: ``readline``
+    raises ``_NothingYet`` when no whole line has come for ``quiet`` seconds, and keeps
+    what did come for the next call. POSIX only (``select`` on a pipe).
+    """
+
+    def __init__(self, descriptor: int, quiet: float) -> None:
+        self._descriptor = descriptor
+        self._quiet = quiet
+        self._buffer = bytearray()
+        self._start = 0  # what is before it in the buffer was given out
+        self._ended = False
+
+    def readline(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes, to the first newline included; ``b""`` at the end."""
+        deadline = time.monotonic() + self._quiet
+        while True:
+            end = self._buffer.find(b"\n", self._start, self._start + limit)
+            held = len(self._buffer) - self._start
+            if end >= 0 or held >= limit or self._ended:
+                cut = end + 1 if end >= 0 else self._start + min(limit, held)
+                line = bytes(self._buffer[self._start : cut])
+                self._start = cut
+                if self._start > 1 << 16 and self._start * 2 > len(self._buffer):
+                    del self._buffer[: self._start]
+                    self._start = 0
+                return line
+            wait = deadline - time.monotonic()
+            ready = wait > 0 and select.select([self._descriptor], [], [], wait)[0]
+            if not ready:
+                raise _NothingYet
+            chunk = os.read(self._descriptor, 1 << 16)
+            if chunk:
+                self._buffer += chunk
+            else:
+                self._ended = True
 
 
 @dataclass(frozen=True)
@@ -142,7 +198,7 @@ class _RecordTooLong(Exception):
 class _CsvLines:
     """The lines given to the csv module, counted, each record's kept (and bounded)."""
 
-    def __init__(self, lines: Iterator[str]) -> None:
+    def __init__(self, lines: Iterator[str | _Quiet]) -> None:
         self._lines = lines
         self.number = 0
         self.record: list[str] = []
@@ -153,6 +209,13 @@ class _CsvLines:
 
     def __next__(self) -> str:
         line = next(self._lines)
+        while line is QUIET:
+            if not self.record:
+                # Between records: raised through the csv module, which starts the
+                # next record afresh anyway (within one, the record would be lost).
+                raise _NothingYet
+            line = next(self._lines)
+        assert isinstance(line, str)
         self.number += 1
         self._chars += len(line)
         if self._chars > MAX_RECORD_CHARS:
@@ -236,14 +299,20 @@ class ItemFile:
         stream: BinaryIO,
         file_format: Format | None,
         version: IntegrationVersion,
+        pause_after: float | None = None,
     ) -> None:
         self.path = path
         self.version = version
         self._stream = stream
+        self._reader: BinaryIO | PipeLines = stream
         self.size: int | None = None
         try:
             if stream.seekable():
                 self.size = os.fstat(stream.fileno()).st_size
+            elif pause_after is not None and os.name == "posix":
+                # A pipe: what comes is given on when it stops coming for a while
+                # (QUIET entries), not only when a chunk of items is full.
+                self._reader = PipeLines(stream.fileno(), pause_after)
         except (OSError, ValueError):
             pass
         self.bytes_read = 0
@@ -260,10 +329,13 @@ class ItemFile:
         stdin: BinaryIO,
         file_format: Format | None,
         version: IntegrationVersion,
+        pause_after: float | None = None,
     ) -> ItemFile:
-        """The items of ``path`` (``-``: ``stdin``), typed by the fields of ``version``."""
+        """The items of ``path`` (``-``: ``stdin``), typed by the fields of ``version``.
+        ``pause_after``: standard input being a pipe, a ``QUIET`` entry comes when
+        nothing more has come for that many seconds."""
         if path == "-":
-            return cls("<stdin>", stdin, file_format, version)
+            return cls("<stdin>", stdin, file_format, version, pause_after)
         try:
             stream = open(path, "rb")  # closed by close()
         except OSError as error:
@@ -280,11 +352,21 @@ class ItemFile:
         if self.path != "<stdin>":
             self._stream.close()
 
-    def _decoded_lines(self) -> Iterator[str]:
+    def _readline(self, limit: int) -> bytes | _Quiet:
+        try:
+            return self._reader.readline(limit)
+        except _NothingYet:
+            return QUIET
+
+    def _decoded_lines(self) -> Iterator[str | _Quiet]:
         """Every line as text. A line too long or not UTF-8 is noted in ``_refused``; one
-        too long is given as a blank line and skipped without being held."""
+        too long is given as a blank line and skipped without being held. ``QUIET`` when
+        a pipe has been quiet for a while."""
         number = 0
-        while raw := self._stream.readline(MAX_LINE_BYTES + 1):
+        while raw := self._readline(MAX_LINE_BYTES + 1):
+            if isinstance(raw, _Quiet):
+                yield raw
+                continue
             number += 1
             self.bytes_read += len(raw)
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
@@ -310,19 +392,25 @@ class ItemFile:
 
     def _skip_line(self) -> None:
         """Reads on to the next newline (or the end), a bounded chunk at a time."""
-        while chunk := self._stream.readline(_SKIP_BYTES):
+        while chunk := self._readline(_SKIP_BYTES):
+            if isinstance(chunk, _Quiet):
+                continue  # the rest of the line is still to come
             self.bytes_read += len(chunk)
             if chunk.endswith(b"\n"):
                 return
 
     def _guess_format(self) -> Format:
-        for number, line in enumerate(self._lines, start=1):
+        number = 0
+        for line in self._lines:
+            if isinstance(line, _Quiet):
+                continue  # the first line is still to come
+            number += 1
             self._lookahead.append(line)
             if line.strip() and number not in self._refused:
                 return "jsonl" if line.lstrip().startswith("{") else "csv"
         return "jsonl"
 
-    def _all_lines(self) -> Iterator[str]:
+    def _all_lines(self) -> Iterator[str | _Quiet]:
         yield from self._lookahead
         self._lookahead = []
         yield from self._lines
@@ -336,11 +424,17 @@ class ItemFile:
         """``(line number, item or BadLine)`` for every item of the file."""
         entries = self._csv_items() if self.format == "csv" else self._json_items()
         for entry in entries:
-            self.entries_read += 1
+            if entry[1] is not QUIET:
+                self.entries_read += 1
             yield entry
 
     def _json_items(self) -> Iterator[tuple[int, object]]:
-        for number, line in enumerate(self._all_lines(), start=1):
+        number = 0
+        for line in self._all_lines():
+            if isinstance(line, _Quiet):
+                yield 0, QUIET
+                continue
+            number += 1
             refused = self._refused.pop(number, None)
             if refused is not None:
                 yield number, refused
@@ -356,6 +450,8 @@ class ItemFile:
                 header = next(reader)
             except StopIteration:
                 return
+            except _NothingYet:
+                continue  # the header is still to come
             except (csv.Error, _RecordTooLong) as error:
                 raise FileError(
                     f"{self.path}: the CSV header cannot be read: {_csv_reason(error)}"
@@ -371,6 +467,9 @@ class ItemFile:
                 row = next(reader)
             except StopIteration:
                 return
+            except _NothingYet:
+                yield 0, QUIET
+                continue
             except (csv.Error, _RecordTooLong) as error:
                 self._take_refused(first_line, lines.number)
                 yield first_line, BadLine(first_line, lines.text(), _csv_reason(error))

@@ -50,6 +50,7 @@ from .sending import (
     DEFAULT_MAX_IN_FLIGHT,
     Answer,
     Finished,
+    InputPaused,
     NoAnswer,
     Post,
     ReadItems,
@@ -345,33 +346,39 @@ _Outcomes = queue.SimpleQueue[tuple[Post, "Answer | NoAnswer | Exception"]]
 """Where the worker threads of a send put the outcomes of their posts."""
 
 
-def _read(items: Iterator[object], count: int) -> tuple[list[object], Exception | None]:
+_Read = tuple[list[object], Exception | None, bool]
+"""The items read, what reading them raised, and whether the input paused."""
+
+
+def _read(items: Iterator[object], count: int) -> _Read:
     read: list[object] = []
     try:
         read.extend(itertools.islice(items, count))
+    except InputPaused:
+        return read, None, True
     except Exception as error:  # the plan sends what was read, then raises it
-        return read, error
-    return read, None
+        return read, error, False
+    return read, None, False
 
 
-async def _read_async(
-    items: AsyncIterator[object], count: int
-) -> tuple[list[object], Exception | None]:
+async def _read_async(items: AsyncIterator[object], count: int) -> _Read:
     read: list[object] = []
     try:
         while len(read) < count:
             read.append(await anext(items))
     except StopAsyncIteration:
         pass
+    except InputPaused:
+        return read, None, True
     except Exception as error:  # the plan sends what was read, then raises it
-        return read, error
-    return read, None
+        return read, error, False
+    return read, None, False
 
 
-def _give_read(plan: SendPlan, read: tuple[list[object], Exception | None]) -> None:
-    items, error = read
+def _give_read(plan: SendPlan, read: _Read) -> None:
+    items, error, paused = read
     if error is None:
-        plan.items_read(items)
+        plan.items_read(items, paused)
     else:
         plan.input_failed(error, items)
 

@@ -29,15 +29,18 @@ from typing import IO, Any, TextIO
 from .client import EnrichmentClient
 from .errors import EnrichmentError, SendInterrupted, UnsafeEndpointError
 from .integration import INTEGRATION_NAME, INTEGRATION_VERSION, VERSIONS
-from .item_files import BadLine, FileError, ItemFile
+from .item_files import QUIET, BadLine, FileError, ItemFile
 from .report import ItemFailure, SendReport
-from .sending import VALIDATION_CHUNK, SendControl
+from .sending import VALIDATION_CHUNK, InputPaused, SendControl
 from .token import DEFAULT_AUTH_URL
 from .validation import InvalidItem, validate_chunk
 from .versions import IntegrationVersion
 
 PROGRAM = f"python -m {__package__}"
 SHOWN_FAILURES = 20
+PIPE_QUIET_SECONDS = 1.0
+"""``send -`` from a pipe: what came is sent once nothing more has come for this long,
+rather than when a chunk of items is full (a trickling input is sent as it comes)."""
 """Failures printed in full; the rest are counted (all of them go to --failed-out)."""
 _LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"}
 
@@ -398,9 +401,19 @@ class _Reading:
         self._run_lines = array("q")
         self.given = 0
         self.last_line = start_line - 1
+        self._entries: Iterator[tuple[int, object]] | None = None
 
-    def __iter__(self) -> Iterator[object]:
-        for line, item in self.items:
+    def __iter__(self) -> _Reading:
+        return self
+
+    def __next__(self) -> object:
+        """The next item; ``InputPaused`` when the pipe read has gone quiet (the send
+        posts what it holds, and asks again)."""
+        if self._entries is None:
+            self._entries = iter(self.items)
+        for line, item in self._entries:
+            if item is QUIET:
+                raise InputPaused
             if line < self.start_line:
                 continue
             self.last_line = line
@@ -421,7 +434,8 @@ class _Reading:
                 self._run_lines.append(line)
             self.given += 1
             self.progress.advance()
-            yield item
+            return item
+        raise StopIteration
 
     def line_of(self, index: int) -> int:
         """The line of the ``index``-th item given on."""
@@ -576,7 +590,13 @@ def _send(
 def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
     version = _version(arguments)
     client = _client(arguments, stdin, stderr) if arguments.command == "send" else None
-    items = ItemFile.open(arguments.file, stdin, arguments.format, version)
+    items = ItemFile.open(
+        arguments.file,
+        stdin,
+        arguments.format,
+        version,
+        pause_after=PIPE_QUIET_SECONDS if client is not None else None,
+    )
     progress = Progress(stderr, items, enabled=stderr.isatty())
     outcomes = _Outcomes(arguments.failed_out, arguments.file, arguments.start_line > 1)
     reading = _Reading(items, progress, outcomes, arguments.start_line)

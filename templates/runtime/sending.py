@@ -82,6 +82,13 @@ class ReadItems:
     count: int
 
 
+class InputPaused(Exception):
+    """Raised by the ``__next__`` of an input iterator that has nothing more for now (a
+    pipe that went quiet): the send posts what it holds, then reads on. The iterator must
+    go on after raising it (a class with ``__next__``: a generator ends at an exception).
+    """
+
+
 @dataclass(frozen=True, eq=False)
 class Post:
     """Post ``body`` (``count`` items) to the enrichment endpoint.
@@ -372,12 +379,16 @@ class SendPlan:
 
     # -- the input ------------------------------------------------------------------
 
-    def items_read(self, items: list[object]) -> None:
-        """The answer to ``ReadItems``: the items read (fewer than asked: the input ended)."""
-        if len(items) < VALIDATION_CHUNK:
+    def items_read(self, items: list[object], paused: bool = False) -> None:
+        """The answer to ``ReadItems``: the items read (fewer than asked: the input
+        ended, unless it ``paused``: it has nothing more for now, and what is held goes
+        without waiting for a full batch)."""
+        if len(items) < VALIDATION_CHUNK and not paused:
             self._reading = False
             self._input_ended = True
         self._admit_chunk(items)
+        if paused and self._builder.count and not self._stopped:
+            self._enqueue(self._builder.flush(), self.clock())
 
     def input_failed(self, error: BaseException, items: list[object]) -> None:
         """Reading the input raised ``error`` after ``items``: they are still sent, then the

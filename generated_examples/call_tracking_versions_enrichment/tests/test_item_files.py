@@ -450,3 +450,58 @@ def test_random_json_never_raises_anything_else(
     if as_failed_out:
         values = [{"item": json.dumps(value)} for value in values]
     check_entries(b"".join(line(value) for value in values), file_format)
+
+
+# A pipe that goes quiet (send -)
+
+
+def pipe_file(file_format: Format) -> tuple[ItemFile, int]:
+    """An ``ItemFile`` reading a pipe that pauses after 0.05 s of quiet, and the pipe's
+    writing end."""
+    reader, writer = os.pipe()
+    stream = os.fdopen(reader, "rb")
+    return ItemFile("<stdin>", stream, file_format, VERSION, pause_after=0.05), writer
+
+
+@pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX only")
+def test_a_quiet_pipe_gives_what_came_then_a_quiet_entry_and_reads_on() -> None:
+    from ..item_files import QUIET
+
+    items, writer = pipe_file("jsonl")
+    entries = iter(items)
+    # Two whole lines and the start of a third: nothing more comes for a while.
+    os.write(writer, line(item("a")) + line(item("b")) + line(item("c"))[:10])
+    assert next(entries) == (1, item("a"))
+    assert next(entries) == (2, item("b"))
+    assert next(entries) == (0, QUIET)  # the third line is not whole: it is kept
+    assert next(entries) == (0, QUIET)  # and quiet again
+    os.write(writer, line(item("c"))[10:] + b"\n")  # the rest of it, then a blank line
+    assert next(entries) == (3, item("c"))
+    os.close(writer)
+    assert list(entries) == []
+    assert items.entries_read == 3  # quiet entries are not entries of the file
+
+
+@pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX only")
+def test_a_quiet_csv_pipe_pauses_between_records_never_within_one() -> None:
+    from ..item_files import QUIET
+
+    items, writer = pipe_file("csv")
+    entries = iter(items)
+    os.write(writer, csv_bytes(HEADER, csv_row("a")))
+    assert next(entries) == (FIRST_ROW, items._csv_item(HEADER, csv_row("a")))
+    assert next(entries) == (0, QUIET)
+    # A record whose quoted first cell spans two lines, the second half late: the reader
+    # waits for it rather than pause inside the record (the csv module would lose it).
+    record = csv_bytes(csv_row("b\nsecond line"))
+    cut = record.index(b"\n") + 1
+    os.write(writer, record[:cut])
+    late = threading.Timer(0.3, lambda: os.write(writer, record[cut:]))
+    late.start()
+    assert next(entries) == (
+        FIRST_ROW + 1,
+        items._csv_item(HEADER, csv_row("b\nsecond line")),
+    )
+    late.join()
+    os.close(writer)
+    assert list(entries) == []

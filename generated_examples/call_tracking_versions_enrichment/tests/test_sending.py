@@ -741,3 +741,25 @@ def test_a_send_stopped_then_closed_leaves_what_it_never_sent_unfinished() -> No
     assert isinstance(finished, Finished)
     # not failed (resuming at 0 sends them), so nothing is both resent and in the failures
     assert finished.report.failed_count == 0 and finished.report.first_unfinished == 0
+
+
+def test_a_paused_input_has_what_is_held_posted_then_is_read_again() -> None:
+    """``InputPaused`` (a pipe gone quiet): the items held for a batch go now, and the
+    input is read again; a short read that is not a pause ends the input."""
+    plan = SendPlan(
+        SendSettings(LATEST, 42, 500, 1_000_000, 5, 10_000.0), LongestWait(), Clock()
+    )
+    assert isinstance(plan.next_action(), ReadItems)
+    # An invalid item among them: the items go one by one into the batch being built.
+    plan.items_read([item(0), {"userId": ""}, item(1)], paused=True)
+    post = plan.next_action()
+    assert isinstance(post, Post) and users(post) == ["user-0", "user-1"]
+    assert isinstance(plan.next_action(), ReadItems)  # not the end: reading goes on
+    plan.post_answered(post, Answer(200, b'{"success":true}'))
+    plan.items_read([item(2)])  # fewer than asked, no pause: the end
+    last = plan.next_action()
+    assert isinstance(last, Post) and users(last) == ["user-2"]
+    plan.post_answered(last, Answer(200, b'{"success":true}'))
+    finished = plan.next_action()
+    assert isinstance(finished, Finished)
+    assert finished.report.accepted == 3 and finished.report.rejected_count == 1
