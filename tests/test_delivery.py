@@ -445,6 +445,31 @@ def test_one_signal_ends_a_send_whose_input_pipe_is_idle(server: ScriptedServer)
     assert "resume with --start-line 2" in err
 
 
+def test_two_quick_signals_still_count_the_answers_already_in(
+    server: ScriptedServer,
+) -> None:
+    """Three items sent and answered while the reader waits on a quiet pipe, then two
+    Ctrl-C at once: whether the second abandons the read or the send had ended first,
+    the answers already in count (they were reported as abandoned, 0 accepted)."""
+    process = _cli("-", server=server, stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    for number in (1, 2, 3):
+        process.stdin.write(json.dumps(call(number, number)) + "\n")
+    process.stdin.flush()
+    _wait_for_signal_handlers(process.pid)
+    _wait_until(lambda: len(server.store) == 3, "the three items stored")
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.1)  # two, not one: signals of a kind sent at once are delivered once
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.stdout is not None and process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.stdin.close()
+    assert process.returncode == 1, (out, err)
+    assert "3 accepted" in out, (out, err)
+    assert "resume with --start-line 4" in err, err
+
+
 def _wait_for_signal_handlers(pid: int) -> None:
     """Until the command line handles SIGTERM (Python handles SIGINT from the start): then
     its handlers for both are in place."""

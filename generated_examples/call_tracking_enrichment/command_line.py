@@ -38,10 +38,10 @@ from .versions import IntegrationVersion
 
 PROGRAM = f"python -m {__package__}"
 SHOWN_FAILURES = 20
-PIPE_QUIET_SECONDS = 1.0
-"""``send -`` from a pipe: what came is sent once nothing more has come for this long,
-rather than when a chunk of items is full (a trickling input is sent as it comes)."""
 """Failures printed in full; the rest are counted (all of them go to --failed-out)."""
+PIPE_QUIET_SECONDS = 1.0
+"""``send -`` from a pipe: what came is sent at least this often, and once nothing more
+has come for this long, rather than when a chunk of items is full."""
 _LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x85\u2028\u2029"}
 
 

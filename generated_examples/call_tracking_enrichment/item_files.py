@@ -26,7 +26,7 @@ import re
 import select
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final, Literal
 
@@ -77,34 +77,53 @@ class _NothingYet(Exception):
 
 class PipeLines:
     """The lines of a pipe (or a terminal), read with a bound on the wait: ``readline``
-    raises ``_NothingYet`` when no whole line has come for ``quiet`` seconds, and keeps
-    what did come for the next call. POSIX only (``select`` on a pipe).
+    raises ``_NothingYet`` when no whole line has come for ``quiet`` seconds, and also
+    once ``quiet`` seconds have passed since the first line given after the last time it
+    raised (a pipe that never goes quiet still has its lines sent at least that often).
+    What came is kept for the next call. POSIX only (``select`` on a pipe).
     """
 
-    def __init__(self, descriptor: int, quiet: float) -> None:
+    def __init__(
+        self,
+        descriptor: int,
+        quiet: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._descriptor = descriptor
         self._quiet = quiet
+        self._clock = clock
         self._buffer = bytearray()
         self._start = 0  # what is before it in the buffer was given out
+        self._scanned = 0  # no newline between _start and here
         self._ended = False
+        self._giving_since: float | None = None
 
     def readline(self, limit: int) -> bytes:
         """Up to ``limit`` bytes, to the first newline included; ``b""`` at the end."""
-        deadline = time.monotonic() + self._quiet
+        now = self._clock()
+        if self._giving_since is not None and now - self._giving_since >= self._quiet:
+            self._giving_since = None
+            raise _NothingYet
+        deadline = now + self._quiet
         while True:
-            end = self._buffer.find(b"\n", self._start, self._start + limit)
+            stop = self._start + limit
+            end = self._buffer.find(b"\n", max(self._start, self._scanned), stop)
             held = len(self._buffer) - self._start
             if end >= 0 or held >= limit or self._ended:
                 cut = end + 1 if end >= 0 else self._start + min(limit, held)
                 line = bytes(self._buffer[self._start : cut])
-                self._start = cut
+                self._start = self._scanned = cut
                 if self._start > 1 << 16 and self._start * 2 > len(self._buffer):
                     del self._buffer[: self._start]
-                    self._start = 0
+                    self._start = self._scanned = 0
+                if self._giving_since is None:
+                    self._giving_since = now
                 return line
-            wait = deadline - time.monotonic()
+            self._scanned = min(len(self._buffer), stop)
+            wait = deadline - self._clock()
             ready = wait > 0 and select.select([self._descriptor], [], [], wait)[0]
             if not ready:
+                self._giving_since = None
                 raise _NothingYet
             chunk = os.read(self._descriptor, 1 << 16)
             if chunk:
@@ -203,19 +222,22 @@ class _CsvLines:
         self.number = 0
         self.record: list[str] = []
         self._chars = 0
+        self._replay: list[str] = []
+        self.paused_in_record = False
 
     def __iter__(self) -> _CsvLines:
         return self
 
     def __next__(self) -> str:
+        if self._replay:
+            return self._replay.pop(0)  # counted and kept when first read
         line = next(self._lines)
-        while line is QUIET:
-            if not self.record:
-                # Between records: raised through the csv module, which starts the
-                # next record afresh anyway (within one, the record would be lost).
-                raise _NothingYet
-            line = next(self._lines)
-        assert isinstance(line, str)
+        if isinstance(line, _Quiet):
+            # Raised through the csv module, which starts the record afresh at the next
+            # call: the lines of a record begun are given to it again then.
+            self._replay = list(self.record)
+            self.paused_in_record = bool(self.record)
+            raise _NothingYet
         self.number += 1
         self._chars += len(line)
         if self._chars > MAX_RECORD_CHARS:
@@ -227,6 +249,12 @@ class _CsvLines:
     def next_record(self) -> None:
         self.record = []
         self._chars = 0
+
+    def resume_record(self) -> bool:
+        """True once after a pause within a record: the record begun goes on (its lines
+        are given again), rather than a new one starting."""
+        paused, self.paused_in_record = self.paused_in_record, False
+        return paused
 
     def text(self) -> str:
         return "".join(self.record)[:MAX_CELL_CHARS].rstrip("\r\n")
@@ -377,7 +405,7 @@ class ItemFile:
                     "a line may hold: it was skipped",
                 )
                 yield "\n"
-                self._skip_line()
+                yield from self._skip_line()
                 continue
             if number == 1 and raw.startswith(_BYTE_ORDER_MARK):
                 raw = raw[3:]  # the byte order mark spreadsheets write
@@ -390,11 +418,13 @@ class ItemFile:
                 )
                 yield text
 
-    def _skip_line(self) -> None:
-        """Reads on to the next newline (or the end), a bounded chunk at a time."""
+    def _skip_line(self) -> Iterator[_Quiet]:
+        """Reads on to the next newline (or the end), a bounded chunk at a time (``QUIET``
+        while the rest of the line is still to come)."""
         while chunk := self._readline(_SKIP_BYTES):
             if isinstance(chunk, _Quiet):
-                continue  # the rest of the line is still to come
+                yield chunk
+                continue
             self.bytes_read += len(chunk)
             if chunk.endswith(b"\n"):
                 return
@@ -446,12 +476,15 @@ class ItemFile:
         reader = csv.reader(lines)
         header: list[str] = []
         while not any(cell.strip() for cell in header):  # blank lines before it
+            if not lines.resume_record():
+                lines.next_record()
             try:
                 header = next(reader)
             except StopIteration:
                 return
             except _NothingYet:
-                continue  # the header is still to come
+                yield 0, QUIET  # the header is still to come
+                continue
             except (csv.Error, _RecordTooLong) as error:
                 raise FileError(
                     f"{self.path}: the CSV header cannot be read: {_csv_reason(error)}"
@@ -460,9 +493,11 @@ class ItemFile:
         if refused is not None:
             raise FileError(f"{self.path}: line {refused.line}: {refused.reason}")
         columns = self._check_header(header)
+        first_line = lines.number + 1
         while True:
-            first_line = lines.number + 1
-            lines.next_record()
+            if not lines.resume_record():
+                first_line = lines.number + 1
+                lines.next_record()
             try:
                 row = next(reader)
             except StopIteration:

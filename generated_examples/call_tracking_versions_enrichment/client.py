@@ -451,6 +451,19 @@ def _reporting(plan: SendPlan) -> Iterator[None]:
         raise SendInterrupted(plan.abandon().report) from interrupt
 
 
+@contextlib.contextmanager
+def _taking_answers_in(plan: SendPlan, done: _Outcomes) -> Iterator[None]:
+    """Ctrl-C: the answers already in are outcomes, not posts abandoned in flight."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        while not done.empty():
+            post, outcome = done.get()
+            if not isinstance(outcome, Exception):
+                _give_outcome(plan, post, outcome)
+        raise
+
+
 def _end(finished: Finished) -> SendReport:
     if finished.error is not None:
         raise finished.error
@@ -706,7 +719,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         iterator = iter(items)
         running = 0
         done: _Outcomes = queue.SimpleQueue()
-        with _reporting(plan):
+        with _reporting(plan), _taking_answers_in(plan, done):
             while True:
                 if not done.empty():
                     # Answers first: each frees a place in flight, which a batch ready

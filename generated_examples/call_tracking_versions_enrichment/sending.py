@@ -86,9 +86,10 @@ class ReadItems:
 
 
 class InputPaused(Exception):
-    """Raised by the ``__next__`` of an input iterator that has nothing more for now (a
-    pipe that went quiet): the send posts what it holds, then reads on. The iterator must
-    go on after raising it (a class with ``__next__``: a generator ends at an exception).
+    """Raised by the ``__next__`` of the package command line's reader when its pipe has
+    gone quiet: the send posts what it holds, then reads on. Not part of the API: only an
+    iterator that goes on after raising (a class with ``__next__``; a generator ends at
+    its first exception) may raise it, and only after waiting a while.
     """
 
 

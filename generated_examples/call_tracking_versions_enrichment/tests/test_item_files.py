@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import tracemalloc
@@ -454,54 +455,138 @@ def test_random_json_never_raises_anything_else(
 
 # A pipe that goes quiet (send -)
 
+posix_only = pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX")
 
-def pipe_file(file_format: Format) -> tuple[ItemFile, int]:
-    """An ``ItemFile`` reading a pipe that pauses after 0.05 s of quiet, and the pipe's
-    writing end."""
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[BinaryIO, int]]:
+    """A pipe's reading end (as a file) and writing end; a read that would wait for ever
+    fails the test after 20 s instead."""
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the read waited for ever")
+
     reader, writer = os.pipe()
-    stream = os.fdopen(reader, "rb")
-    return ItemFile("<stdin>", stream, file_format, VERSION, pause_after=0.05), writer
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    try:
+        with os.fdopen(reader, "rb") as stream:
+            yield stream, writer
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        try:
+            os.close(writer)
+        except OSError:
+            pass
 
 
-@pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX only")
-def test_a_quiet_pipe_gives_what_came_then_a_quiet_entry_and_reads_on() -> None:
+def until_not_quiet(entries: Iterator[tuple[int, object]]) -> tuple[int, object]:
     from ..item_files import QUIET
 
-    items, writer = pipe_file("jsonl")
+    while (entry := next(entries))[1] is QUIET:
+        pass
+    return entry
+
+
+def without_quiet(entries: Iterator[tuple[int, object]]) -> list[tuple[int, object]]:
+    from ..item_files import QUIET
+
+    return [entry for entry in entries if entry[1] is not QUIET]
+
+
+@posix_only
+def test_a_quiet_pipe_gives_what_came_then_a_quiet_entry_and_reads_on(
+    pipe: tuple[BinaryIO, int],
+) -> None:
+    from ..item_files import QUIET
+
+    stream, writer = pipe
+    items = ItemFile("<stdin>", stream, "jsonl", VERSION, pause_after=0.05)
     entries = iter(items)
     # Two whole lines and the start of a third: nothing more comes for a while.
     os.write(writer, line(item("a")) + line(item("b")) + line(item("c"))[:10])
-    assert next(entries) == (1, item("a"))
-    assert next(entries) == (2, item("b"))
+    assert until_not_quiet(entries) == (1, item("a"))
+    assert until_not_quiet(entries) == (2, item("b"))
     assert next(entries) == (0, QUIET)  # the third line is not whole: it is kept
     assert next(entries) == (0, QUIET)  # and quiet again
     os.write(writer, line(item("c"))[10:] + b"\n")  # the rest of it, then a blank line
-    assert next(entries) == (3, item("c"))
+    assert until_not_quiet(entries) == (3, item("c"))
     os.close(writer)
-    assert list(entries) == []
+    assert without_quiet(entries) == []
     assert items.entries_read == 3  # quiet entries are not entries of the file
 
 
-@pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX only")
-def test_a_quiet_csv_pipe_pauses_between_records_never_within_one() -> None:
+@posix_only
+def test_a_pipe_that_never_goes_quiet_still_pauses_once_per_period(
+    pipe: tuple[BinaryIO, int],
+) -> None:
+    """Lines that keep coming are given on at least every ``quiet`` seconds: a pause
+    comes once that long has passed since the first line given after the last one."""
+    from ..item_files import PipeLines, _NothingYet
+
+    stream, writer = pipe
+    now = [0.0]
+    lines = PipeLines(stream.fileno(), 1.0, clock=lambda: now[0])
+    os.write(writer, b"1\n2\n3\n")
+    assert lines.readline(100) == b"1\n"
+    now[0] = 0.5
+    assert lines.readline(100) == b"2\n"  # half a period since line 1
+    now[0] = 1.0
+    with pytest.raises(_NothingYet):
+        lines.readline(100)  # a period since line 1, with line 3 waiting
+    assert lines.readline(100) == b"3\n"  # kept, and a new period starts
+
+
+@posix_only
+def test_a_quiet_pipe_pauses_within_a_csv_record_and_the_record_stays_whole(
+    pipe: tuple[BinaryIO, int],
+) -> None:
     from ..item_files import QUIET
 
-    items, writer = pipe_file("csv")
+    stream, writer = pipe
+    items = ItemFile("<stdin>", stream, "csv", VERSION, pause_after=0.05)
     entries = iter(items)
+    assert next(entries) == (0, QUIET)  # before the header: it is still to come
     os.write(writer, csv_bytes(HEADER, csv_row("a")))
-    assert next(entries) == (FIRST_ROW, items._csv_item(HEADER, csv_row("a")))
-    assert next(entries) == (0, QUIET)
-    # A record whose quoted first cell spans two lines, the second half late: the reader
-    # waits for it rather than pause inside the record (the csv module would lose it).
+    assert until_not_quiet(entries) == (
+        FIRST_ROW,
+        items._csv_item(HEADER, csv_row("a")),
+    )
+    # A record whose quoted first cell spans two lines, the second half late: the read
+    # pauses within it, and the csv module still gets the record whole.
     record = csv_bytes(csv_row("b\nsecond line"))
     cut = record.index(b"\n") + 1
     os.write(writer, record[:cut])
-    late = threading.Timer(0.3, lambda: os.write(writer, record[cut:]))
-    late.start()
-    assert next(entries) == (
+    assert next(entries) == (0, QUIET)
+    os.write(writer, record[cut:] + csv_bytes(csv_row("c")))
+    assert until_not_quiet(entries) == (
         FIRST_ROW + 1,
         items._csv_item(HEADER, csv_row("b\nsecond line")),
     )
-    late.join()
+    assert until_not_quiet(entries) == (
+        FIRST_ROW + 3,
+        items._csv_item(HEADER, csv_row("c")),
+    )
     os.close(writer)
-    assert list(entries) == []
+    assert without_quiet(entries) == []
+
+
+@posix_only
+def test_a_quiet_pipe_pauses_while_a_line_too_long_is_skipped(
+    pipe: tuple[BinaryIO, int],
+) -> None:
+    from ..item_files import QUIET
+
+    stream, writer = pipe
+    items = ItemFile("<stdin>", stream, "jsonl", VERSION, pause_after=0.05)
+    entries = iter(items)
+    feeding = threading.Thread(
+        target=os.write, args=(writer, b"x" * (MAX_LINE_BYTES + 9))
+    )
+    feeding.start()
+    assert bad(until_not_quiet(entries)).line == 1
+    assert next(entries) == (0, QUIET)  # the rest of line 1 is still to come
+    feeding.join()
+    os.write(writer, b"yyy\n" + line(item("after")))
+    assert until_not_quiet(entries) == (2, item("after"))
