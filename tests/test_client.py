@@ -98,8 +98,10 @@ def test_token_request_and_enrichment_request_on_the_wire(send: Any, server: Scr
     assert server.headers_seen[0]["Authorization"] == "Bearer token-1"
     # with no proxy set, the client's own pools post the batch: these headers and no other
     assert sorted(server.headers_seen[0]) == [
-        "Authorization", "Content-Length", "Content-Type", "Host", "User-Agent"
+        "Accept-Encoding", "Authorization", "Content-Length", "Content-Type", "Host",
+        "User-Agent",
     ]
+    assert server.headers_seen[0]["Accept-Encoding"] == "identity"
     assert server.headers_seen[0]["Content-Type"] == "application/json"
     assert body["enrichments"][0] == item("a")
 
@@ -750,3 +752,87 @@ def test_a_callers_http_client_carries_the_batches_too(server: ScriptedServer, s
 
         asyncio.run(main())
     assert seen == ["/v1/oauth/token", "/v1/enrichments"]
+
+
+class _CompressingServer:
+    """Tokens, and enrichment answers of 400 with a body compressed as ``answers`` says
+    (``Content-Encoding``, bytes), streamed as any server would."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        owner = self
+        self.answers: list[tuple[str, bytes]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                encoding, body = "identity", b""
+                if self.path.endswith("/token"):
+                    body = json.dumps(
+                        {"access_token": "t", "expires_in": 3600, "endpoint": owner.url}
+                    ).encode()
+                    self.send_response(200)
+                else:
+                    encoding, body = owner.answers.pop(0)
+                    self.send_response(400)
+                self.send_header("Content-Encoding", encoding)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.mark.parametrize("shell", ["sync", "async"])
+def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(shell: str) -> None:
+    """0.2 MB of gzip holding 200 MB: httpx inflates each chunk it reads whole (about
+    64 MB a chunk); the client stops at the bytes it keeps of an answer. A gzip or deflate
+    answer it can read is read, though it asks for none."""
+    import gzip
+    import tracemalloc
+    import zlib
+
+    refusal = json.dumps({"errorMessage": "no", "errorCode": "BAD", "index": 0}).encode()
+    server = _CompressingServer()
+    server.answers = [
+        ("gzip", gzip.compress(b"{" + b" " * 200_000_000, compresslevel=9)),
+        ("gzip", gzip.compress(refusal)),
+        ("deflate", zlib.compress(refusal)),
+    ]
+    auth_url = server.url + "/v1/oauth/token"
+    reports: list[SendReport] = []
+    tracemalloc.start()
+    try:
+        if shell == "sync":
+            with EnrichmentClient("my-client", SECRET, PROJECT, auth_url=auth_url) as client:
+                reports += [client.send([item(f"u{n}")]) for n in range(3)]
+        else:
+
+            async def main() -> None:
+                async with AsyncEnrichmentClient(
+                    "my-client", SECRET, PROJECT, auth_url=auth_url
+                ) as client:
+                    for n in range(3):
+                        reports.append(await client.send([item(f"u{n}")]))
+
+            asyncio.run(main())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.close()
+    assert peak < 20_000_000  # never the 200 MB, nor a 64 MB chunk of them
+    assert [report.rejected_count for report in reports] == [1, 1, 1]
+    assert all("BAD: no" in report.rejected[0].reason for report in reports[1:])

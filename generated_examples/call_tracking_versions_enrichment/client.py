@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.request
 import weakref
+import zlib
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -287,6 +288,7 @@ class BaseClient(Generic[HttpClient]):
                 "Authorization": f"Bearer {token.access_token}",
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
+                "Accept-Encoding": "identity",  # see _AnswerBody
             },
             "timeout": self._attempt_timeout(post.deadline),
             "follow_redirects": False,
@@ -296,6 +298,7 @@ class BaseClient(Generic[HttpClient]):
         return {
             "url": self.auth_url,
             "json": self._token_request(),
+            "headers": {"Accept-Encoding": "identity"},  # see _AnswerBody
             "timeout": self.timeout,
             "follow_redirects": False,
         }
@@ -395,6 +398,45 @@ def _wait_seconds(
             else control.POLL_SECONDS
         )
     return seconds
+
+
+class _AnswerBody:
+    """An answer's body, decoded and kept up to ``MAX_ANSWER_BYTES``. A compressed body is
+    inflated no further than that as it comes (httpx inflates each chunk whole: a few
+    kilobytes of gzip can hold gigabytes). The client asks for no encoding; one it cannot
+    inflate so is ``httpx.DecodingError``, as a broken body is: no usable answer."""
+
+    def __init__(self, encoding: str | None) -> None:
+        encoding = (encoding or "identity").strip().lower()
+        self._inflate: Any = None
+        # deflate: zlib's wrapper, or else bare deflate, told by the first chunk (as httpx)
+        self._may_be_bare = encoding == "deflate"
+        if encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflate = zlib.decompressobj()
+        elif encoding != "identity":
+            raise httpx.DecodingError(f"an answer in the {encoding!r} encoding")
+        self.content = bytearray()
+
+    def add(self, chunk: bytes) -> bool:
+        """Add the next chunk as it came; True once the body kept is full."""
+        room = MAX_ANSWER_BYTES - len(self.content)
+        if room <= 0:
+            return True
+        if self._inflate is not None:
+            try:
+                inflated = self._inflate.decompress(chunk, room)
+            except zlib.error as error:
+                if not self._may_be_bare:
+                    raise httpx.DecodingError(str(error)) from None
+                self._may_be_bare = False
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.add(chunk)
+            self._may_be_bare = False
+            chunk = inflated
+        self.content += chunk[:room]
+        return len(self.content) >= MAX_ANSWER_BYTES
 
 
 def _proxied() -> bool:
@@ -669,13 +711,14 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         )
 
     def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
-        content = bytearray()
-        for chunk in response.iter_bytes():
+        if response.is_stream_consumed:  # read by httpx already (a MockTransport's)
+            return response.content[:MAX_ANSWER_BYTES]
+        answer = _AnswerBody(response.headers.get("content-encoding"))
+        for chunk in response.iter_raw():
             self._check_answer_time(deadline)
-            content += chunk[: MAX_ANSWER_BYTES - len(content)]
-            if len(content) >= MAX_ANSWER_BYTES:
+            if answer.add(chunk):
                 break
-        return bytes(content)
+        return bytes(answer.content)
 
     def _attempt(self, post: Post) -> Answer | NoAnswer:
         try:
@@ -830,13 +873,14 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         )
 
     async def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
-        content = bytearray()
-        async for chunk in response.aiter_bytes():
+        if response.is_stream_consumed:  # read by httpx already (a MockTransport's)
+            return response.content[:MAX_ANSWER_BYTES]
+        answer = _AnswerBody(response.headers.get("content-encoding"))
+        async for chunk in response.aiter_raw():
             self._check_answer_time(deadline)
-            content += chunk[: MAX_ANSWER_BYTES - len(content)]
-            if len(content) >= MAX_ANSWER_BYTES:
+            if answer.add(chunk):
                 break
-        return bytes(content)
+        return bytes(answer.content)
 
     async def _attempt(self, post: Post) -> Answer | NoAnswer:
         try:
