@@ -24,11 +24,12 @@ ENRICHMENTS_PATH = "/v1/enrichments"
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = field(default_factory=lambda: {"success": True})
+    body: Any = field(default_factory=lambda: {"success": True})  # sent as JSON ...
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without an answer
     stall: float = 0.0  # wait this long before answering (and store nothing)
     delay: float = 0.0  # wait this long, then store and answer (a slow but working server)
+    raw: bytes | None = None  # ... unless these bytes are given (a compressed body, say)
 
 
 Script = Callable[[list[dict[str, Any]]], Reply | None]
@@ -98,7 +99,7 @@ class ScriptedServer:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                data = json.dumps(reply.body).encode()
+                data = json.dumps(reply.body).encode() if reply.raw is None else reply.raw
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

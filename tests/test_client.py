@@ -754,50 +754,10 @@ def test_a_callers_http_client_carries_the_batches_too(server: ScriptedServer, s
     assert seen == ["/v1/oauth/token", "/v1/enrichments"]
 
 
-class _CompressingServer:
-    """Tokens, and enrichment answers of 400 with a body compressed as ``answers`` says
-    (``Content-Encoding``, bytes), streamed as any server would."""
-
-    def __init__(self) -> None:
-        import http.server
-
-        owner = self
-        self.answers: list[tuple[str, bytes]] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                encoding, body = "identity", b""
-                if self.path.endswith("/token"):
-                    body = json.dumps(
-                        {"access_token": "t", "expires_in": 3600, "endpoint": owner.url}
-                    ).encode()
-                    self.send_response(200)
-                else:
-                    encoding, body = owner.answers.pop(0)
-                    self.send_response(400)
-                self.send_header("Content-Encoding", encoding)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.mark.parametrize("shell", ["sync", "async"])
-def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(shell: str) -> None:
+def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(
+    server: ScriptedServer, shell: str
+) -> None:
     """0.2 MB of gzip holding 200 MB: httpx inflates each chunk it reads whole (about
     64 MB a chunk); the client stops at the bytes it keeps of an answer. A gzip or deflate
     answer it can read is read, though it asks for none."""
@@ -806,13 +766,13 @@ def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(shell: str) 
     import zlib
 
     refusal = json.dumps({"errorMessage": "no", "errorCode": "BAD", "index": 0}).encode()
-    server = _CompressingServer()
-    server.answers = [
+    for encoding, body in (
         ("gzip", gzip.compress(b"{" + b" " * 200_000_000, compresslevel=9)),
         ("gzip", gzip.compress(refusal)),
         ("deflate", zlib.compress(refusal)),
-    ]
-    auth_url = server.url + "/v1/oauth/token"
+    ):
+        server.replies.append(Reply(400, raw=body, headers={"Content-Encoding": encoding}))
+    auth_url = server.auth_url
     reports: list[SendReport] = []
     tracemalloc.start()
     try:
@@ -832,7 +792,6 @@ def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(shell: str) 
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-        server.close()
     assert peak < 20_000_000  # never the 200 MB, nor a 64 MB chunk of them
     assert [report.rejected_count for report in reports] == [1, 1, 1]
     assert all("BAD: no" in report.rejected[0].reason for report in reports[1:])

@@ -474,12 +474,12 @@ def _wait_for_signal_handlers(pid: int) -> None:
     """Until the command line handles SIGTERM (Python handles SIGINT from the start): then
     its handlers for both are in place."""
     status = Path(f"/proc/{pid}/status")
-    for _ in range(600):
+
+    def handled() -> bool:
         caught = next(
             (line for line in status.read_text().splitlines() if line.startswith("SigCgt:")),
             "SigCgt: 0",
         )
-        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
-            return
-        time.sleep(0.05)
-    pytest.fail("the command line never installed its signal handlers")
+        return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+    _wait_until(handled, "the command line's signal handlers installed")

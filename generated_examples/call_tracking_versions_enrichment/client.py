@@ -406,8 +406,12 @@ class _AnswerBody:
     kilobytes of gzip can hold gigabytes). The client asks for no encoding; one it cannot
     inflate so is ``httpx.DecodingError``, as a broken body is: no usable answer."""
 
-    def __init__(self, encoding: str | None) -> None:
-        encoding = (encoding or "identity").strip().lower()
+    def __init__(self, response: httpx.Response) -> None:
+        self.content = bytearray()
+        self.full = response.is_stream_consumed  # read by httpx (a MockTransport's)
+        if self.full:
+            self.content += response.content[:MAX_ANSWER_BYTES]
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
         self._inflate: Any = None
         # deflate: zlib's wrapper, or else bare deflate, told by the first chunk (as httpx)
         self._may_be_bare = encoding == "deflate"
@@ -415,9 +419,8 @@ class _AnswerBody:
             self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._inflate = zlib.decompressobj()
-        elif encoding != "identity":
+        elif encoding != "identity" and not self.full:
             raise httpx.DecodingError(f"an answer in the {encoding!r} encoding")
-        self.content = bytearray()
 
     def add(self, chunk: bytes) -> bool:
         """Add the next chunk as it came; True once the body kept is full."""
@@ -439,10 +442,10 @@ class _AnswerBody:
         return len(self.content) >= MAX_ANSWER_BYTES
 
 
-def _proxied() -> bool:
-    """A proxy is set in the environment (for some scheme or host: ``NO_PROXY`` alone is
-    not one)."""
-    return bool(urllib.request.getproxies().keys() - {"no"})
+def _proxied(proxies: dict[str, str]) -> bool:
+    """A proxy is set (for some scheme or host: ``NO_PROXY`` alone is not one) in
+    ``proxies``, those of ``urllib.request.getproxies()``."""
+    return bool(proxies.keys() - {"no"})
 
 
 def _direct_request(request: dict[str, Any]) -> httpx.Request:
@@ -464,9 +467,7 @@ def _give_outcomes(
 ) -> int:
     """``first`` and the outcomes already in ``done`` to ``plan``; how many there were.
     An exception raised in a worker is raised here."""
-    outcomes = [first]
-    while not done.empty():
-        outcomes.append(done.get())
+    outcomes = [first, *_drain(done)]
     for post, outcome in outcomes:
         if isinstance(outcome, Exception):
             raise outcome
@@ -481,29 +482,29 @@ def _give_outcome(plan: SendPlan, post: Post, outcome: Answer | NoAnswer) -> Non
         plan.post_failed(post, outcome)
 
 
+def _drain(done: _Outcomes) -> list[tuple[Post, Answer | NoAnswer | Exception]]:
+    """The outcomes already in ``done``."""
+    outcomes = []
+    while not done.empty():
+        outcomes.append(done.get())
+    return outcomes
+
+
 @contextlib.contextmanager
-def _reporting(plan: SendPlan) -> Iterator[None]:
-    """An exception that ends a send carries the report of what happened until then."""
+def _reporting(
+    plan: SendPlan, answers_in: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """An exception that ends a send carries the report of what happened until then;
+    on Ctrl-C, ``answers_in`` first gives ``plan`` the answers already in (outcomes, not
+    posts abandoned in flight)."""
     try:
         yield
     except EnrichmentError as error:
         error.report = plan.abandon().report
         raise
     except KeyboardInterrupt as interrupt:
+        answers_in()
         raise SendInterrupted(plan.abandon().report) from interrupt
-
-
-@contextlib.contextmanager
-def _taking_answers_in(plan: SendPlan, done: _Outcomes) -> Iterator[None]:
-    """Ctrl-C: the answers already in are outcomes, not posts abandoned in flight."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        while not done.empty():
-            post, outcome = done.get()
-            if not isinstance(outcome, Exception):
-                _give_outcome(plan, post, outcome)
-        raise
 
 
 def _end(finished: Finished) -> SendReport:
@@ -642,12 +643,9 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         # and hosts, before "all://" - or at "all://" itself (ALL_PROXY), which is then
         # left to the proxy.
         ssl_context = _ssl_context()
-        pools = (
-            None
-            if "all" in urllib.request.getproxies()
-            else _PoolPerThread(ssl_context)
-        )
-        self._direct = None if _proxied() else pools
+        proxies = urllib.request.getproxies()
+        pools = None if "all" in proxies else _PoolPerThread(ssl_context)
+        self._direct = None if _proxied(proxies) else pools
         return httpx.Client(
             timeout=self.timeout,
             verify=ssl_context,
@@ -711,13 +709,12 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         )
 
     def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
-        if response.is_stream_consumed:  # read by httpx already (a MockTransport's)
-            return response.content[:MAX_ANSWER_BYTES]
-        answer = _AnswerBody(response.headers.get("content-encoding"))
-        for chunk in response.iter_raw():
-            self._check_answer_time(deadline)
-            if answer.add(chunk):
-                break
+        answer = _AnswerBody(response)
+        if not answer.full:
+            for chunk in response.iter_raw():
+                self._check_answer_time(deadline)
+                if answer.add(chunk):
+                    break
         return bytes(answer.content)
 
     def _attempt(self, post: Post) -> Answer | NoAnswer:
@@ -762,7 +759,13 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         iterator = iter(items)
         running = 0
         done: _Outcomes = queue.SimpleQueue()
-        with _reporting(plan), _taking_answers_in(plan, done):
+
+        def answers_in() -> None:
+            for post, outcome in _drain(done):
+                if not isinstance(outcome, Exception):
+                    _give_outcome(plan, post, outcome)
+
+        with _reporting(plan, answers_in):
             while True:
                 if not done.empty():
                     # Answers first: each frees a place in flight, which a batch ready
@@ -824,7 +827,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         ssl_context = _ssl_context()
         self._direct = (
             None
-            if _proxied()
+            if _proxied(urllib.request.getproxies())
             else _PoolPerPost(ssl_context, self.settings.max_in_flight)
         )
         return httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
@@ -873,13 +876,12 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         )
 
     async def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
-        if response.is_stream_consumed:  # read by httpx already (a MockTransport's)
-            return response.content[:MAX_ANSWER_BYTES]
-        answer = _AnswerBody(response.headers.get("content-encoding"))
-        async for chunk in response.aiter_raw():
-            self._check_answer_time(deadline)
-            if answer.add(chunk):
-                break
+        answer = _AnswerBody(response)
+        if not answer.full:
+            async for chunk in response.aiter_raw():
+                self._check_answer_time(deadline)
+                if answer.add(chunk):
+                    break
         return bytes(answer.content)
 
     async def _attempt(self, post: Post) -> Answer | NoAnswer:

@@ -260,11 +260,11 @@ class SendPlan:
         self._paused_until = 0.0
         self._failures_in_a_row = 0
         self._failing_since: float | None = None
+        """When the first batch of the current run of undelivered batches was first sent."""
         self._last_undelivered = ""
+        """Why the last batch of the current run of undelivered batches was not."""
         self._endpoint_answered = self._started_at
         """When the endpoint last answered with a status below 500."""
-        """Why the last batch of the current run of undelivered batches was not."""
-        """When the first batch of the current run of undelivered batches was first sent."""
         self._refusals_in_a_row: tuple[tuple[int, str | None], int] | None = None
         self._closed: str | None = None
         """Why the rest of the send fails at once (the breaker, the send deadline)."""
@@ -352,14 +352,11 @@ class SendPlan:
             timers.append(self._paused_until)
         if self._send_deadline is not None and self._closed is None:
             timers.append(self._send_deadline)
-        if (
-            self._failing_since is not None
-            and self._failures_in_a_row >= self.settings.failure_threshold
-            and self._closed is None
-        ):
+        armed = self._breaker_armed_since()
+        if armed is not None:
             # when the outage comes of age (next_action opens the breaker then: this
             # time is never in the past for long, and a shell never spins on it)
-            timers.append(self._failing_since + BREAKER_MIN_OUTAGE)
+            timers.append(armed + BREAKER_MIN_OUTAGE)
         return min(timers) if timers else None
 
     def _post(self, batch: _Batch, now: float) -> Post:
@@ -642,12 +639,18 @@ class SendPlan:
         """``failure_threshold`` batches in a row were not delivered, over an outage of
         ``BREAKER_MIN_OUTAGE`` at least: the outage may come of age after the failures, with
         no other failure to tell it."""
-        return (
+        armed = self._breaker_armed_since()
+        return armed is not None and now - armed >= BREAKER_MIN_OUTAGE
+
+    def _breaker_armed_since(self) -> float | None:
+        """When the outage began, once ``failure_threshold`` batches in a row were not
+        delivered and the send is still open; else ``None``."""
+        if (
             self._closed is None
-            and self._failing_since is not None
             and self._failures_in_a_row >= self.settings.failure_threshold
-            and now - self._failing_since >= BREAKER_MIN_OUTAGE
-        )
+        ):
+            return self._failing_since
+        return None
 
     def _open_breaker(self) -> None:
         self._close(

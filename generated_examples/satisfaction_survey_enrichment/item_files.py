@@ -223,7 +223,7 @@ class _CsvLines:
         self.record: list[str] = []
         self._chars = 0
         self._replay: list[str] = []
-        self.paused_in_record = False
+        """The lines of a record begun before a pause, given again after it."""
 
     def __iter__(self) -> _CsvLines:
         return self
@@ -236,7 +236,6 @@ class _CsvLines:
             # Raised through the csv module, which starts the record afresh at the next
             # call: the lines of a record begun are given to it again then.
             self._replay = list(self.record)
-            self.paused_in_record = bool(self.record)
             raise _NothingYet
         self.number += 1
         self._chars += len(line)
@@ -251,10 +250,9 @@ class _CsvLines:
         self._chars = 0
 
     def resume_record(self) -> bool:
-        """True once after a pause within a record: the record begun goes on (its lines
-        are given again), rather than a new one starting."""
-        paused, self.paused_in_record = self.paused_in_record, False
-        return paused
+        """True after a pause within a record: the record begun goes on (its lines are
+        given again), rather than a new one starting."""
+        return bool(self._replay)
 
     def text(self) -> str:
         return "".join(self.record)[:MAX_CELL_CHARS].rstrip("\r\n")
