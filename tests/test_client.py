@@ -795,3 +795,31 @@ def test_a_compressed_answer_is_inflated_no_further_than_it_is_kept(
     assert peak < 20_000_000  # never the 200 MB, nor a 64 MB chunk of them
     assert [report.rejected_count for report in reports] == [1, 1, 1]
     assert all("BAD: no" in report.rejected[0].reason for report in reports[1:])
+
+
+def test_an_interrupted_async_send_counts_the_answers_already_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the asyncio client reads its input: a post whose answer is in (its
+    task done, not yet collected) counts as accepted, not as abandoned in flight."""
+    from call_tracking_enrichment.errors import SendInterrupted
+    from call_tracking_enrichment.sending import Answer, Post
+
+    async def answer_at_once(self: Any, post: Post) -> Answer:
+        return Answer(200, b'{"success":true}')
+
+    monkeypatch.setattr(AsyncEnrichmentClient, "_attempt", answer_at_once)
+
+    def items() -> Iterator[dict[str, Any]]:
+        for number in range(500):
+            yield item(f"user-{number}")
+        raise KeyboardInterrupt  # at the first item of the second chunk
+
+    async def main() -> SendReport:
+        async with AsyncEnrichmentClient("my-client", SECRET, PROJECT) as client:
+            return await client.send(items())
+
+    with pytest.raises(SendInterrupted) as interrupted:
+        asyncio.run(main())
+    report = interrupted.value.report
+    assert report.accepted == 500 and report.first_unfinished == 500

@@ -912,8 +912,14 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         else:
             sync_items = iter(items)
         running: dict[asyncio.Task[Answer | NoAnswer], Post] = {}
+
+        def answers_in() -> None:
+            for task in [task for task in running if task.done()]:
+                if not task.cancelled() and task.exception() is None:
+                    _give_outcome(plan, running.pop(task), task.result())
+
         try:
-            with _reporting(plan):
+            with _reporting(plan, answers_in):
                 while True:
                     # Answers first (see EnrichmentClient.send).
                     for task in [task for task in running if task.done()]:
