@@ -823,3 +823,15 @@ def test_an_interrupted_async_send_counts_the_answers_already_in(
         asyncio.run(main())
     report = interrupted.value.report
     assert report.accepted == 500 and report.first_unfinished == 500
+
+
+def test_an_answer_in_an_encoding_it_cannot_read_is_no_answer_and_retried(
+    send: Any, server: ScriptedServer
+) -> None:
+    """Over a real socket (a MockTransport's answer is decoded by httpx before the client
+    sees it): a gzip body that is not gzip, and an encoding the client cannot inflate, are
+    no usable answer, retried like a dropped connection; nothing is lost."""
+    server.replies.append(Reply(200, raw=b"not gzip", headers={"Content-Encoding": "gzip"}))
+    server.replies.append(Reply(200, raw=b"\x0b\x02\x80{}\x03", headers={"Content-Encoding": "br"}))
+    report = send([item("a")])
+    assert report.ok and report.accepted == 1 and report.retries == 2
