@@ -825,6 +825,40 @@ def test_an_interrupted_async_send_counts_the_answers_already_in(
     assert report.accepted == 500 and report.first_unfinished == 500
 
 
+def test_a_cancelled_async_send_ends_at_once_and_its_error_carries_the_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelled while it reads its input (a timeout around it, say): the same
+    CancelledError goes on, so asyncio.timeout and task groups work, and it carries the
+    report: the answers already in count, the rest has no outcome, and
+    first_unfinished says where to resume."""
+    from call_tracking_enrichment.sending import Answer, Post
+
+    async def answer_at_once(self: Any, post: Post) -> Answer:
+        return Answer(200, b'{"success":true}')
+
+    monkeypatch.setattr(AsyncEnrichmentClient, "_attempt", answer_at_once)
+
+    async def items() -> AsyncIterator[dict[str, Any]]:
+        for number in range(700):
+            if number == 600:  # in the second chunk
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+                await asyncio.sleep(0)
+            yield item(f"user-{number}")
+
+    async def main() -> SendReport:
+        async with AsyncEnrichmentClient("my-client", SECRET, PROJECT) as client:
+            return await client.send(items())
+
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        asyncio.run(main())
+    report = cancelled.value.report  # type: ignore[attr-defined]
+    assert report.accepted == 500 and report.first_unfinished == 500
+    assert report.failed_count == 0 and report.rejected_count == 0
+
+
 def test_an_answer_in_an_encoding_it_cannot_read_is_no_answer_and_retried(
     send: Any, server: ScriptedServer
 ) -> None:

@@ -495,8 +495,8 @@ def _reporting(
     plan: SendPlan, answers_in: Callable[[], None] = lambda: None
 ) -> Iterator[None]:
     """An exception that ends a send carries the report of what happened until then;
-    on Ctrl-C, ``answers_in`` first gives ``plan`` the answers already in (outcomes, not
-    posts abandoned in flight)."""
+    on Ctrl-C or a cancellation, ``answers_in`` first gives ``plan`` the answers already
+    in (outcomes, not posts abandoned in flight)."""
     try:
         yield
     except EnrichmentError as error:
@@ -505,6 +505,12 @@ def _reporting(
     except KeyboardInterrupt as interrupt:
         answers_in()
         raise SendInterrupted(plan.abandon().report) from interrupt
+    except asyncio.CancelledError as cancelled:
+        # An asyncio send cancelled (a timeout around it, its task group ending) ends at
+        # once, as ``SendControl.abandon`` would; the same error goes on, with the report.
+        answers_in()
+        cancelled.report = plan.abandon().report  # type: ignore[attr-defined]
+        raise
 
 
 def _end(finished: Finished) -> SendReport:
