@@ -358,8 +358,8 @@ class ItemFile:
         pause_after: float | None = None,
     ) -> ItemFile:
         """The items of ``path`` (``-``: ``stdin``), typed by the fields of ``version``.
-        ``pause_after``: standard input being a pipe, a ``QUIET`` entry comes when
-        nothing more has come for that many seconds."""
+        ``pause_after``: the file being a pipe (standard input, or a named pipe), a
+        ``QUIET`` entry comes when nothing more has come for that many seconds."""
         if path == "-":
             return cls("<stdin>", stdin, file_format, version, pause_after)
         try:
@@ -372,7 +372,7 @@ class ItemFile:
             (".jsonl", ".ndjson", ".json")
         ):
             file_format = "jsonl"
-        return cls(path, stream, file_format, version)
+        return cls(path, stream, file_format, version, pause_after)
 
     def close(self) -> None:
         if self.path != "<stdin>":

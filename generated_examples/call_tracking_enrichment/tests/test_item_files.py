@@ -8,6 +8,7 @@ Every hostile file is data here, read from memory or a pipe; nothing is sent.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -458,23 +459,30 @@ def test_random_json_never_raises_anything_else(
 posix_only = pytest.mark.skipif(os.name != "posix", reason="select on a pipe is POSIX")
 
 
-@pytest.fixture
-def pipe() -> Iterator[tuple[BinaryIO, int]]:
-    """A pipe's reading end (as a file) and writing end; a read that would wait for ever
-    fails the test after 20 s instead."""
+@contextlib.contextmanager
+def watchdog() -> Iterator[None]:
+    """A read that would wait for ever fails the test after 20 s instead."""
 
     def hung(*_: object) -> None:
         raise TimeoutError("the read waited for ever")
 
-    reader, writer = os.pipe()
     previous = signal.signal(signal.SIGALRM, hung)
     signal.setitimer(signal.ITIMER_REAL, 20)
     try:
-        with os.fdopen(reader, "rb") as stream:
-            yield stream, writer
+        yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[BinaryIO, int]]:
+    """A pipe's reading end (as a file) and writing end, under a ``watchdog``."""
+    reader, writer = os.pipe()
+    try:
+        with watchdog(), os.fdopen(reader, "rb") as stream:
+            yield stream, writer
+    finally:
         try:
             os.close(writer)
         except OSError:
@@ -515,6 +523,43 @@ def test_a_quiet_pipe_gives_what_came_then_a_quiet_entry_and_reads_on(
     os.close(writer)
     assert without_quiet(entries) == []
     assert items.entries_read == 3  # quiet entries are not entries of the file
+
+
+@posix_only
+def test_a_named_pipe_given_as_the_file_pauses_as_standard_input_does(
+    tmp_path: Path,
+) -> None:
+    """``send FIFO``: a named pipe is read as ``send -`` reads a pipe, what came going
+    on when it goes quiet; a regular file never pauses."""
+    from ..item_files import QUIET
+
+    fifo = tmp_path / "items.jsonl"
+    os.mkfifo(fifo)
+    writers: list[int] = []
+    # Opening either end of a FIFO waits for the other.
+    opening = threading.Thread(
+        target=lambda: writers.append(os.open(fifo, os.O_WRONLY))
+    )
+    opening.start()
+    with watchdog():
+        items = ItemFile.open(str(fifo), io.BytesIO(), None, VERSION, pause_after=0.05)
+        opening.join()
+        [writer] = writers
+        try:
+            entries = iter(items)
+            os.write(writer, line(item("a")))
+            assert until_not_quiet(entries) == (1, item("a"))
+            assert next(entries) == (0, QUIET)
+            os.write(writer, line(item("b")))
+        finally:
+            os.close(writer)
+        assert without_quiet(entries) == [(2, item("b"))]
+        items.close()
+    regular = tmp_path / "regular.jsonl"
+    regular.write_bytes(line(item("a")))
+    items = ItemFile.open(str(regular), io.BytesIO(), None, VERSION, pause_after=0.05)
+    assert list(items) == [(1, item("a"))]
+    items.close()
 
 
 @posix_only
