@@ -20,20 +20,29 @@ MIN_SECRET_CHARS = 6
 
 
 def clean(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` on one short line: each secret replaced, control and format characters
-    (escape sequences, line breaks, bidirectional overrides) dropped, spaces folded."""
+    """``text`` on one short line: control and format characters (escape sequences, line
+    breaks, bidirectional overrides) dropped, spaces folded, then each secret replaced.
+
+    Secrets go last: a character dropped from inside an echoed secret (a zero-width space,
+    an escape) would otherwise put it back together after it was looked for.
+    """
+    folded = _one_line(text)
     for secret in secrets:
         # A value this short is no secret worth the name, and replacing it everywhere would
         # only garble the text.
-        if len(secret) >= MIN_SECRET_CHARS:
-            text = text.replace(secret, REDACTED)
+        for form in {secret, _one_line(secret)}:
+            if len(form) >= MIN_SECRET_CHARS:
+                folded = folded.replace(form, REDACTED)
+    if len(folded) > MAX_SERVER_TEXT:
+        folded = folded[: MAX_SERVER_TEXT - 1] + "…"
+    return folded
+
+
+def _one_line(text: str) -> str:
     printable = "".join(
         " " if ch.isspace() else ch
         for ch in text
         if ch.isspace()
         or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
-    folded = " ".join(printable.split())
-    if len(folded) > MAX_SERVER_TEXT:
-        folded = folded[: MAX_SERVER_TEXT - 1] + "…"
-    return folded
+    return " ".join(printable.split())

@@ -31,6 +31,7 @@ from ..sending import (
     SendSettings,
     Wait,
 )
+from ..server_text import clean
 from ..validation import ValidItem
 from .test_models import VALID_WIRE
 
@@ -564,6 +565,15 @@ def test_server_text_is_cleaned_of_secrets_and_control_characters() -> None:
     [refused] = finished.report.rejected
     assert "s3cret-token" not in refused.reason and "[redacted]" in refused.reason
     assert refused.reason.isprintable() and len(refused.reason) < 300
+
+
+def test_a_secret_echoed_with_invisible_characters_inside_is_still_redacted() -> None:
+    """Dropping a zero-width space or an escape from inside an echoed secret puts it
+    back together: it is looked for after."""
+    secrets = ("s3cret-token", "client\tsecret")
+    for echoed in ("s\u200b3cret-token", "s3cret\x1b-token", "client\u200b secret"):
+        cleaned = clean(f"was {echoed}!", secrets)
+        assert cleaned == "was [redacted]!", cleaned
 
 
 def test_after_a_413_batches_built_but_not_sent_are_cut_too() -> None:
