@@ -470,6 +470,30 @@ def test_two_quick_signals_still_count_the_answers_already_in(
     assert "resume with --start-line 4" in err, err
 
 
+def test_one_signal_ends_a_send_skipping_an_endless_line(server: ScriptedServer) -> None:
+    """``send /dev/zero --format jsonl``: one line with no end, refused as too long and
+    skipped a chunk at a time. The first Ctrl-C ends the send; it used to read on for
+    ever, as /dev/zero is no pipe and the skip never paused."""
+    process = _cli("/dev/zero", "--format", "jsonl", server=server)
+    try:
+        _wait_for_signal_handlers(process.pid)
+        io_counts = Path(f"/proc/{process.pid}/io")
+
+        def read_bytes() -> int:
+            lines = io_counts.read_text().splitlines()
+            return int(next(line for line in lines if line.startswith("rchar:")).split()[1])
+
+        _wait_until(lambda: read_bytes() > 64 << 20, "64 MiB of the line skipped")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, (out, err)
+    assert "0 accepted" in out and "line 1: rejected" in out, out
+    assert "longer than 1,048,576 bytes" in out, out
+    assert "resume with --start-line 2" in err, err
+
+
 def _wait_for_signal_handlers(pid: int) -> None:
     """Until the command line handles SIGTERM (Python handles SIGINT from the start): then
     its handlers for both are in place."""

@@ -34,8 +34,9 @@ from .versions import FieldType, IntegrationVersion
 
 Format = Literal["jsonl", "csv"]
 ENVELOPE_COLUMNS = ("userId", "sessionNumber", "enrichmentNumber")
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# ASCII digits only: int() would read "١٢" as 12, which no JSON line can say.
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 _TRUE = frozenset({"true", "1", "yes"})
 _BOOLS = _TRUE | {"false", "0", "no"}
 
@@ -50,6 +51,10 @@ MAX_RECORD_CHARS = 1 << 20
 _KEPT_CHARS = 200
 """What a ``BadLine`` keeps of a line too long to hold."""
 _SKIP_BYTES = 1 << 16
+_SKIP_PAUSE_BYTES = 1 << 24
+"""Skipping a line too long to keep, a pausing ``ItemFile`` gives ``QUIET`` once per this
+many bytes even from a file that is no pipe (``/dev/zero`` is one endless line), so that
+a send can see Ctrl-C."""
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -263,7 +268,10 @@ def _cell(kind: FieldType, text: str) -> object:
     kept as it is, so validation reports it against its field."""
     value = text.strip()
     if kind == "INT" and _INT.fullmatch(value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() reads (4,300): no INT anyway
+            return text
     if kind == "FLOAT" and _FLOAT.fullmatch(value):
         return float(value)
     if kind == "BOOL" and value.lower() in _BOOLS:
@@ -331,6 +339,7 @@ class ItemFile:
         self.version = version
         self._stream = stream
         self._reader: BinaryIO | PipeLines = stream
+        self._pauses = pause_after is not None
         self.size: int | None = None
         try:
             if stream.seekable():
@@ -359,7 +368,9 @@ class ItemFile:
     ) -> ItemFile:
         """The items of ``path`` (``-``: ``stdin``), typed by the fields of ``version``.
         ``pause_after``: the file being a pipe (standard input, or a named pipe), a
-        ``QUIET`` entry comes when nothing more has come for that many seconds."""
+        ``QUIET`` entry comes when nothing more has come for that many seconds; and from
+        any file, while a line too long to keep is skipped (see ``_SKIP_PAUSE_BYTES``).
+        """
         if path == "-":
             return cls("<stdin>", stdin, file_format, version, pause_after)
         try:
@@ -418,7 +429,9 @@ class ItemFile:
 
     def _skip_line(self) -> Iterator[_Quiet]:
         """Reads on to the next newline (or the end), a bounded chunk at a time (``QUIET``
-        while the rest of the line is still to come)."""
+        while the rest of the line is still to come, and, pausing, once per
+        ``_SKIP_PAUSE_BYTES`` skipped)."""
+        skipped = 0
         while chunk := self._readline(_SKIP_BYTES):
             if isinstance(chunk, _Quiet):
                 yield chunk
@@ -426,6 +439,10 @@ class ItemFile:
             self.bytes_read += len(chunk)
             if chunk.endswith(b"\n"):
                 return
+            skipped += len(chunk)
+            if self._pauses and skipped >= _SKIP_PAUSE_BYTES:
+                skipped = 0
+                yield QUIET
 
     def _guess_format(self) -> Format:
         number = 0

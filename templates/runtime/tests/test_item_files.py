@@ -116,6 +116,23 @@ def test_a_csv_cell_over_the_csv_modules_limit_is_a_bad_line() -> None:
     assert read[2][1]["userId"] == "ok"
 
 
+def test_an_int_cell_int_cannot_read_stays_text_for_validation_to_refuse() -> None:
+    """More digits than int() reads (4,300), or digits that are not ASCII ("١٢", which
+    int() reads as 12 and no JSON line can say): the cell is kept as text, never an
+    exception, and the item is refused by its field's rule."""
+    rows = []
+    for value in ("9" * 5000, "\u0661\u0662"):
+        row = csv_row("u")
+        row[1] = value  # sessionNumber
+        rows.append(row)
+    read = entries(csv_bytes(HEADER, *rows, csv_row("ok")), "csv")
+    assert [entry[1]["sessionNumber"] for entry in read[:2]] == [
+        "9" * 5000,
+        "\u0661\u0662",
+    ]
+    assert read[2][1]["sessionNumber"] == 3
+
+
 def test_a_csv_header_cell_over_the_limit_is_a_file_error() -> None:
     with pytest.raises(
         FileError, match="the CSV header cannot be read: a cell is longer"
@@ -520,6 +537,36 @@ def test_a_quiet_pipe_gives_what_came_then_a_quiet_entry_and_reads_on(
     os.close(writer)
     assert without_quiet(entries) == []
     assert items.entries_read == 3  # quiet entries are not entries of the file
+
+
+class EndlessLine(io.RawIOBase):
+    """A file that is one line with no end (what ``/dev/zero`` is to a line reader)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        buffer[:] = b"x" * len(buffer)
+        return len(buffer)
+
+
+def test_skipping_an_endless_line_pauses_a_pausing_file_that_is_no_pipe() -> None:
+    """``send /dev/zero``: the line is refused as too long and skipped without being
+    kept, and a ``QUIET`` entry comes once per ``_SKIP_PAUSE_BYTES`` skipped, so that the
+    send sees Ctrl-C."""
+    from ..item_files import _SKIP_PAUSE_BYTES, QUIET
+
+    stream = io.BufferedReader(EndlessLine())
+    items = ItemFile("zero", stream, "jsonl", VERSION, pause_after=1.0)
+    entries = iter(items)
+    assert "longer than" in bad(next(entries)).reason
+    for pause in range(1, 4):
+        assert next(entries) == (0, QUIET)
+        assert items.bytes_read >= pause * _SKIP_PAUSE_BYTES
+    assert items.entries_read == 1
 
 
 @posix_only
