@@ -317,6 +317,9 @@ def test_bad_credentials_raise_without_the_secret(send: Any, server: ScriptedSer
         "https://evilcontentsquare.com",
         "https://user:pw@enrichment.contentsquare.com",
         "http://192.168.1.20:8080",
+        # no valid host names: the socket layer would raise UnicodeError looking them up
+        "https://api..contentsquare.com",
+        "https://xn--evil-.contentsquare.com",
     ],
 )
 def test_unsafe_endpoints_are_refused_and_sent_nothing(
@@ -344,6 +347,9 @@ def test_unsafe_endpoints_are_refused_and_sent_nothing(
         ("http://127.0.0.1:8000", None, False, False),
         ("https://u:p@api.contentsquare.com", None, False, False),
         ("ftp://api.contentsquare.com", None, False, False),
+        ("https://api..contentsquare.com", None, False, False),
+        ("https://xn--evil-.contentsquare.com", None, False, False),
+        ("https://" + "a" * 64 + ".contentsquare.com", None, False, False),
     ],
 )
 def test_endpoint_check(url: str, allowed: list[str] | None, loopback: bool, ok: bool) -> None:

@@ -9,6 +9,8 @@ import ipaddress
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
+import httpx
+
 from .errors import UnsafeEndpointError
 
 TRUSTED_DOMAIN = "contentsquare.com"
@@ -42,6 +44,16 @@ def _host_of(url: str, what: str) -> tuple[str, str]:
         raise UnsafeEndpointError(f"the {what} must not carry credentials in the URL")
     if not host:
         raise UnsafeEndpointError(f"the {what} has no host")
+    try:
+        # The host as httpx decodes it (a request does) and as the socket layer encodes
+        # it to look it up: a broken A-label ("xn--x-") fails the one, an empty label
+        # ("api..example.com") the other, with a UnicodeError no caller expects.
+        httpx.URL(url).host  # noqa: B018
+        host.encode("idna")
+    except (httpx.InvalidURL, UnicodeError):
+        raise UnsafeEndpointError(
+            f"the {what} host {host!r} is not a valid host name"
+        ) from None
     return parts.scheme.lower(), host
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import math
 import os
 import signal
 import sys
@@ -65,19 +66,31 @@ class LineFailure:
 
     def to_json(self) -> str:
         """One JSON line; characters that some readers take for line breaks are escaped."""
-        text = json.dumps(
-            {
-                "line": self.line,
-                "outcome": self.outcome,
-                "reason": self.reason,
-                "field": self.field,
-                "status": self.status,
-                "item": self.item,
-            },
-            ensure_ascii=False,
-            default=str,
-        )
+        record = {
+            "line": self.line,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "field": self.field,
+            "status": self.status,
+            "item": self.item,
+        }
+        try:
+            text = json.dumps(record, ensure_ascii=False, default=str, allow_nan=False)
+        except ValueError:  # NaN or an infinity (1e999) in the item: no JSON number
+            text = json.dumps(_finite(record), ensure_ascii=False, default=str)
         return text.translate(_LINE_BREAKS)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with each NaN or infinite float as its text ("nan", "inf"): what JSON
+    readers other than Python's can read (and still no valid FLOAT)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 class Progress:
@@ -288,7 +301,11 @@ def _client(
     project = _setting(arguments.project_id, "CS_PROJECT_ID", "--project-id", True)
     auth_url = _setting(arguments.auth_url, "CS_AUTH_URL", "--auth-url", False)
     assert client_id is not None and project is not None
-    if not project.strip().isdigit() or int(project) < 1:
+    digits = project.strip()
+    # ASCII digits: str.isdigit() is also true of "²", which int() refuses.
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18) or (
+        int(digits) < 1
+    ):
         raise UsageError(f"the project ID is a positive integer, not {project!r}")
     if arguments.max_batch_size < 1:
         raise UsageError("--max-batch-size is 1 or more")
@@ -309,10 +326,14 @@ def _client(
         raise UsageError(str(error)) from None
 
 
-def _same_file(first: str, second: str) -> bool:
+def _is_input(path: str, input_path: str, stdin: IO[bytes]) -> bool:
+    """``path`` names the file being read: ``input_path``, or standard input's file when
+    that is ``-`` (``< items.jsonl``, ``/dev/stdin``)."""
     try:
-        return os.path.samefile(first, second)
-    except OSError:
+        if input_path != "-":
+            return os.path.samefile(path, input_path)
+        return os.path.samestat(os.stat(path), os.fstat(stdin.fileno()))
+    except (OSError, ValueError):  # no such file yet, or stdin is no file at all
         return False
 
 
@@ -320,7 +341,9 @@ class _Outcomes:
     """Where the failures go as they are decided: ``--failed-out`` (written and flushed
     line by line), the first few kept to be shown, the rest counted."""
 
-    def __init__(self, path: str | None, input_path: str, resuming: bool) -> None:
+    def __init__(
+        self, path: str | None, input_path: str, stdin: IO[bytes], resuming: bool
+    ) -> None:
         self.path = path
         self.shown: list[LineFailure] = []
         self.count = 0
@@ -330,9 +353,10 @@ class _Outcomes:
         self._out: TextIO | None = None
         if path is None:
             return
-        if input_path != "-" and _same_file(path, input_path):
+        if _is_input(path, input_path, stdin):
+            read = "standard input" if input_path == "-" else "the file being read"
             raise UsageError(
-                f"--failed-out {path} is the file being read: write the failures elsewhere"
+                f"--failed-out {path} is {read}: write the failures elsewhere"
             )
         try:
             # A resumed send adds to the failures of the run it resumes.
@@ -595,7 +619,9 @@ def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
         pause_after=PIPE_QUIET_SECONDS if client is not None else None,
     )
     progress = Progress(stderr, items, enabled=stderr.isatty())
-    outcomes = _Outcomes(arguments.failed_out, arguments.file, arguments.start_line > 1)
+    outcomes = _Outcomes(
+        arguments.failed_out, arguments.file, stdin, arguments.start_line > 1
+    )
     reading = _Reading(items, progress, outcomes, arguments.start_line)
     try:
         if client is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,13 @@ def test_send_needs_credentials_and_never_prints_the_secret(
     err = capsys.readouterr().err
     assert "--project-id" in err and "CS_PROJECT_ID" in err
     assert SECRET not in err
-    monkeypatch.setenv("CS_PROJECT_ID", "not-a-number")
-    assert run("send", path, "--client-id", "me", "--client-secret", SECRET) == 2
-    assert SECRET not in capsys.readouterr().err
+    # "²" is a digit to str.isdigit() and no number to int(); 5,000 digits are more
+    # than int() reads
+    for project in ("not-a-number", "0", "\u00b2", "\u0661", "9" * 5000):
+        monkeypatch.setenv("CS_PROJECT_ID", project)
+        assert run("send", path, "--client-id", "me", "--client-secret", SECRET) == 2
+        err = capsys.readouterr().err
+        assert "the project ID is a positive integer" in err and SECRET not in err
 
 
 def test_send_refuses_an_unsafe_auth_url(
@@ -178,10 +183,13 @@ def test_send_refuses_an_unsafe_auth_url(
 ) -> None:
     path = jsonl(tmp_path, json.dumps(item("a")))
     arguments = ["--client-id", "me", "--client-secret", SECRET, "--project-id", "7"]
-    unsafe = "http://example.com/v1/oauth/token"
-    assert run("send", path, *arguments, "--auth-url", unsafe) == 2
-    err = capsys.readouterr().err
-    assert "auth_url" in err and SECRET not in err
+    for unsafe in (
+        "http://example.com/v1/oauth/token",
+        "https://api..contentsquare.com/v1/oauth/token",  # no valid host name
+    ):
+        assert run("send", path, *arguments, "--auth-url", unsafe) == 2
+        err = capsys.readouterr().err
+        assert "auth_url" in err and SECRET not in err
 
 
 def test_help_describes_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -327,6 +335,48 @@ def test_failed_out_is_never_the_file_being_read(
     assert run("validate", path, "--failed-out", path) == 2
     assert "is the file being read" in capsys.readouterr().err
     assert len(Path(path).read_text("utf-8").splitlines()) == 2  # the input is intact
+
+
+def test_failed_out_is_never_the_file_given_on_standard_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``send - --failed-out X < X``: opening X for writing would empty the input as it
+    is read, and the items not read yet would have no outcome."""
+    path = jsonl(tmp_path, json.dumps(item("a")), "{not json")
+    for by_descriptor in (False, True) if os.name == "posix" else (False,):
+        with open(path, "rb") as stdin:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
+            # /dev/fd/N: what /dev/stdin names in a process whose stdin is the file
+            failed_out = f"/dev/fd/{stdin.fileno()}" if by_descriptor else path
+            assert run("validate", "-", "--failed-out", failed_out) == 2
+        assert "is standard input" in capsys.readouterr().err
+        assert len(Path(path).read_text("utf-8").splitlines()) == 2  # intact
+    with open(path, "rb") as stdin:  # another file is fine
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
+        assert run("validate", "-", "--failed-out", str(tmp_path / "failed.jsonl")) == 1
+    assert "not json" in (tmp_path / "failed.jsonl").read_text("utf-8")
+
+
+def test_failed_out_is_json_any_reader_can_read_even_for_nan_and_infinities(
+    tmp_path: Path,
+) -> None:
+    """Python reads NaN and 1e999 (an infinity) in a line; written back as such they
+    would be no JSON to other readers (jq): they are written as text, still refused."""
+    rows = [
+        '{"userId": "a", "sessionNumber": NaN}',
+        '{"userId": "b", "sessionNumber": 1e999}',
+    ]
+    path = jsonl(tmp_path, *rows)
+    failed_out = tmp_path / "failed.jsonl"
+    assert run("validate", path, "--failed-out", str(failed_out)) == 1
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    lines = failed_out.read_text("utf-8").splitlines()
+    records = [json.loads(line, parse_constant=strict) for line in lines]
+    assert [record["item"]["sessionNumber"] for record in records] == ["nan", "inf"]
+    assert run("validate", str(failed_out)) == 1  # read back, and refused again
 
 
 def test_a_resumed_run_adds_to_the_failed_out_file(tmp_path: Path) -> None:
