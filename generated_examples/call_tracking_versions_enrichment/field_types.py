@@ -40,12 +40,21 @@ def _check_string_bytes(value: str) -> str:
 
 
 def _refuse_non_datetime(value: Any) -> Any:
-    # pydantic would read numbers as Unix timestamps; the wire format is a string.
-    if isinstance(value, (datetime, str)):
+    # pydantic would read numbers as Unix timestamps, and so strings of digits too
+    # ("20240310" would be 1970-08-23T06:18:30Z); the wire format is a dated string.
+    if isinstance(value, datetime) or (isinstance(value, str) and not _is_number(value)):
         return value
     raise ValueError(
         "must be a timezone-aware datetime or a string like 2024-03-10T10:00:00Z"
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_aware(value: datetime) -> datetime:
@@ -62,8 +71,13 @@ def _check_aware(value: datetime) -> datetime:
 
 
 def to_wire_datetime(value: datetime) -> str:
-    """UTC, whole seconds: ``2024-03-10T12:00:00.5+02:00`` → ``2024-03-10T10:00:00Z``."""
-    return value.astimezone(timezone.utc).strftime(WIRE_DATETIME_FORMAT)
+    """UTC, whole seconds: ``2024-03-10T12:00:00.5+02:00`` → ``2024-03-10T10:00:00Z``.
+
+    The year has four digits, as in ``WIRE_DATETIME_FORMAT`` (``strftime("%Y")`` gives
+    "999" for the year 999 on some platforms, and the server refuses that).
+    """
+    utc = value.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 WireString = Annotated[str, Strict(), AfterValidator(_check_string_bytes)]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from .. import Enrichment, EnrichmentItem
+from ..integration import LATEST
+from ..validation import ValidItem, validate_chunk
 
 # A valid enrichment, by attribute name, with Python values.
 VALID: dict[str, Any] = {
@@ -201,9 +204,33 @@ def test_datetime_is_sent_as_utc_whole_seconds(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", DATETIME_FIELDS)
-@pytest.mark.parametrize("value", [1710072000, "2024-03-10T12:00:00", "yesterday"])
+@pytest.mark.parametrize(
+    "value",
+    # a number, or digits in a string, would be read as a Unix timestamp: "20240310" as
+    # 1970-08-23T06:18:30Z
+    [1710072000, "2024-03-10T12:00:00", "yesterday", "20240310", " 17 ", "1e9", "-5"],
+)
 def test_datetime_must_be_aware_and_a_datetime(name: str, value: Any) -> None:
     _refused(name, value)
+
+
+@pytest.mark.parametrize("name", DATETIME_FIELDS)
+def test_a_year_before_1000_has_four_digits_on_the_wire(name: str) -> None:
+    """strftime("%Y") writes the year 24 as "24" on Linux; the wire form is "0024"."""
+    early = datetime(24, 3, 10, 12, 0, tzinfo=timezone.utc)
+    wire = Enrichment.model_validate({**VALID, name: early}).to_wire()
+    alias = Enrichment.model_fields[name].alias or name
+    assert wire[alias] == "0024-03-10T12:00:00Z"
+    # the same through the bulk validator, from the datetime and from its wire text
+    for value in (early, "0024-03-10T12:00:00Z"):
+        item = {
+            "userId": "u",
+            "sessionNumber": 1,
+            "enrichment": {**VALID_WIRE, alias: value},
+        }
+        [valid] = validate_chunk(0, [item], LATEST)
+        assert isinstance(valid, ValidItem)
+        assert json.loads(valid.wire)["enrichment"][alias] == "0024-03-10T12:00:00Z"
 
 
 def _item(**envelope: Any) -> dict[str, Any]:
