@@ -18,6 +18,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import operator
 import os
 import queue
 import random
@@ -83,9 +84,36 @@ class _AttemptTooLong(Exception):
     """The answer was still coming in when the attempt's deadline passed."""
 
 
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be positive")
+MAX_SECONDS = 10_000_000.0
+"""The longest ``timeout``, ``batch_deadline`` or ``send_deadline`` (about 115 days): the
+operating system's timers take no more than a few times that."""
+_LONGEST_WAIT = 3600.0
+"""A shell waits at most this long before asking its plan again."""
+
+
+def _count(name: str, value: int, minimum: int) -> int:
+    """``value`` as an int of at least ``minimum`` (an integer type, not a bool)."""
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or number < minimum:
+        raise ValueError(
+            f"{name} must be a whole number of at least {minimum}, not {value!r}"
+        )
+    return number
+
+
+def _seconds(name: str, value: float) -> float:
+    """``value`` as seconds: a real number above 0, at most ``MAX_SECONDS``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+        if 0 < seconds <= MAX_SECONDS:  # NaN is neither
+            return seconds
+    raise ValueError(
+        f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:,.0f}, "
+        f"not {value!r}"
+    )
 
 
 class BaseClient(Generic[HttpClient]):
@@ -120,23 +148,20 @@ class BaseClient(Generic[HttpClient]):
             or project_id < 1
         ):
             raise ValueError("project_id must be a positive int")
-        for name, count in (
-            ("max_batch_size", max_batch_size),
-            ("max_batch_bytes", max_batch_bytes),
-            ("max_in_flight", max_in_flight),
-            ("failure_threshold", failure_threshold),
-        ):
-            _positive(name, count)
-        for name, seconds in (
-            ("timeout", timeout),
-            ("batch_deadline", batch_deadline),
-            ("send_deadline", send_deadline),
-        ):
-            _positive(name, seconds)
-        if max_retries < 0:
-            raise ValueError("max_retries must be zero or more")
+        max_batch_size = _count("max_batch_size", max_batch_size, 1)
+        max_batch_bytes = _count("max_batch_bytes", max_batch_bytes, 1)
+        max_in_flight = _count("max_in_flight", max_in_flight, 1)
+        failure_threshold = _count("failure_threshold", failure_threshold, 1)
+        max_retries = _count("max_retries", max_retries, 0)
+        timeout = _seconds("timeout", timeout)
+        if batch_deadline is not None:
+            batch_deadline = _seconds("batch_deadline", batch_deadline)
+        if send_deadline is not None:
+            send_deadline = _seconds("send_deadline", send_deadline)
         version = (
-            LATEST if integration_version is None else VERSIONS.get(integration_version)
+            LATEST
+            if integration_version is None
+            else VERSIONS.get(_count("integration_version", integration_version, 1))
         )
         if version is None:
             known = ", ".join(str(number) for number in sorted(VERSIONS))
@@ -390,7 +415,7 @@ def _wait_seconds(
     until: float | None, now: float, control: SendControl | None
 ) -> float | None:
     """How long a shell may wait for an answer before asking the plan again."""
-    seconds = None if until is None else max(0.0, until - now)
+    seconds = None if until is None else min(max(0.0, until - now), _LONGEST_WAIT)
     if control is not None:
         seconds = (
             min(seconds, control.POLL_SECONDS)

@@ -39,7 +39,9 @@ def _check_string_bytes(value: str) -> str:
 def _refuse_non_datetime(value: Any) -> Any:
     # pydantic would read numbers as Unix timestamps, and so strings of digits too
     # ("20240310" would be 1970-08-23T06:18:30Z); the wire format is a dated string.
-    if isinstance(value, datetime) or (isinstance(value, str) and not _is_number(value)):
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and not _is_number(value)
+    ):
         return value
     raise ValueError(
         "must be a timezone-aware datetime or a string like 2024-03-10T10:00:00Z"

@@ -28,6 +28,7 @@ from .. import (
     SendReport,
     UnsafeEndpointError,
 )
+from ..client import _LONGEST_WAIT, MAX_SECONDS, _wait_seconds
 from ..sending import SendControl
 from .test_models import VALID_WIRE
 
@@ -352,13 +353,48 @@ def test_reading_the_input_is_lazy_and_its_failure_is_raised_after_sending(
 
 
 def test_options_are_checked() -> None:
-    for bad in ({"max_in_flight": 0}, {"timeout": 0}, {"send_deadline": -1.0}):
+    """Counts are whole numbers (not bools, not 2.5); seconds are finite numbers above
+    0 that the operating system's timers can take (inf and 1e10 overflowed a wait in
+    the middle of a send; NaN max_retries turned retries off)."""
+    bad_options: list[dict[str, Any]] = [
+        {"max_in_flight": 0},
+        {"max_in_flight": True},
+        {"max_batch_size": 2.5},
+        {"max_retries": float("nan")},
+        {"max_retries": -1},
+        {"failure_threshold": "3"},
+        {"integration_version": True},
+        {"integration_version": 1.0},
+        {"timeout": 0},
+        {"timeout": True},
+        {"timeout": float("inf")},
+        {"timeout": float("nan")},
+        {"batch_deadline": 1e10},
+        {"send_deadline": -1.0},
+        {"send_deadline": "60"},
+    ]
+    for bad in bad_options:
         with pytest.raises(ValueError):
             EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, **bad)
+    good = {"max_batch_size": 10, "timeout": 2, "send_deadline": MAX_SECONDS}
+    with EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, **good) as client:
+        assert client.settings.max_batch_size == 10 and client.timeout == 2.0
     with pytest.raises(ValueError, match="integration_version 99"):
         EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, integration_version=99)
     with pytest.raises(UnsafeEndpointError):
         EnrichmentClient("id", SECRET, 42, auth_url="http://127.0.0.1\t:8000/token")
+
+
+def test_a_send_whose_deadlines_are_far_off_waits_in_bounded_steps(
+    clients: Clients, api: FakeApi
+) -> None:
+    """max_retries=10**9 makes a batch deadline of about 10**11 s: a wait that long
+    overflowed the operating system's timers (OverflowError in the middle of a send).
+    A shell waits at most _LONGEST_WAIT before asking its plan again."""
+    assert _wait_seconds(1e11, 0.0, None) == _LONGEST_WAIT
+    assert _wait_seconds(5.0, 2.0, None) == 3.0 and _wait_seconds(1.0, 2.0, None) == 0.0
+    report = clients.send(items(30), max_batch_size=10, max_retries=10**9)
+    assert report.accepted == 30
 
 
 def test_the_repr_names_the_client_and_hides_the_secret() -> None:
