@@ -46,6 +46,8 @@ _FIXED_EXPORTS = [
     "EnrichmentError",
     "InvalidSessionKey",
     "ItemFailure",
+    "SendControl",
+    "SendInterrupted",
     "SendReport",
     "SessionKey",
     "UnsafeEndpointError",

@@ -25,11 +25,12 @@ from .. import (
     AuthenticationError,
     EnrichmentClient,
     EnrichmentItem,
+    SendControl,
+    SendInterrupted,
     SendReport,
     UnsafeEndpointError,
 )
 from ..client import _LONGEST_WAIT, MAX_SECONDS, _wait_seconds
-from ..sending import SendControl
 from .test_models import VALID_WIRE
 
 AUTH_URL = "http://127.0.0.1:8000/v1/oauth/token"
@@ -416,3 +417,12 @@ def test_a_shared_client_that_follows_redirects_still_does_not(api: FakeApi) -> 
             with pytest.raises(AuthenticationError, match="HTTP 307"):
                 client.send(items(1))
     assert len(api.token_requests) == 1  # the redirect was not followed
+
+
+def test_the_package_exports_what_stops_a_send() -> None:
+    """``SendControl`` and ``SendInterrupted`` are documented API, imported from the
+    package itself (they were only in ``sending`` and ``errors``)."""
+    assert issubclass(SendInterrupted, KeyboardInterrupt)
+    control = SendControl()
+    control.stop()
+    assert control.stopping and not control.abandoning
