@@ -20,6 +20,7 @@ from itertools import count, repeat
 from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from .item import ItemEnvelope, ItemKey
 from .versions import IntegrationVersion
@@ -150,9 +151,11 @@ def validate_run(
     items are valid."""
     types = set(map(type, chunk))
     if types == {version.item}:  # made by the models' rules: encoded, not validated
-        return _as_run(
-            first_index, chunk, list(map(_MODEL_KEY, chunk)), _models_json(chunk)
-        )
+        try:
+            text = _models_json(chunk)
+        except PydanticSerializationError:
+            return None  # one was made with model_construct: validate_chunk tells which
+        return _as_run(first_index, chunk, list(map(_MODEL_KEY, chunk)), text)
     if types != {dict}:
         return None
     adapter = _adapter(version.item_wire, "ignore")
@@ -178,8 +181,14 @@ def _encode(adapter: ItemsAdapter, index: int, item: Any, valid: Any) -> ValidIt
     return ValidItem(index, item, _KEY(valid), wire)
 
 
-def _from_model(index: int, item: ItemEnvelope) -> ValidItem:
-    return ValidItem(index, item, item.key, _models_json([item]))
+def _from_model(index: int, item: ItemEnvelope) -> ValidItem | InvalidItem:
+    try:
+        return ValidItem(index, item, item.key, _models_json([item]))
+    except PydanticSerializationError as error:
+        # Made with model_construct (which checks nothing) from a value of the wrong
+        # type: what can be told is that it cannot be encoded.
+        reason = f"the item cannot be encoded: {error}"
+        return InvalidItem(index, item, reason, None)
 
 
 def validate_chunk(

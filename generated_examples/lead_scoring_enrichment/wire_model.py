@@ -19,6 +19,9 @@ class WireModel(BaseModel):
         protected_namespaces=(),
         # A field value must never show up in a log line by accident.
         hide_input_in_errors=True,
+        # item.enrichment.call_duration = 2**40 is refused where it is written, not
+        # sent: a model is sent as it is, without being checked again.
+        validate_assignment=True,
     )
 
     def to_wire(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -426,3 +427,30 @@ def test_the_package_exports_what_stops_a_send() -> None:
     control = SendControl()
     control.stop()
     assert control.stopping and not control.abandoning
+
+
+def test_a_model_changed_after_it_was_made_is_checked_then_not_sent_unchecked(
+    clients: Clients, api: FakeApi
+) -> None:
+    """A model is sent as it is: a value written into it later is validated where it is
+    written; one that bypasses validation (model_construct) and cannot be encoded is
+    rejected with its reason, in the report, and the others are sent."""
+    from pydantic import ValidationError
+
+    model = EnrichmentItem.model_validate(items(1)[0])
+    with pytest.raises(ValidationError):
+        model.session_number = 0
+    with pytest.raises(ValidationError):
+        model.enrichment_number = 7
+    assert model.session_number == 1  # unchanged
+    broken = EnrichmentItem.model_validate(items(2)[1])
+    enrichment = broken.enrichment
+    field = next(iter(type(enrichment).model_fields))
+    # as model_construct leaves it: a value of no type a field can have, never validated
+    object.__setattr__(enrichment, field, object())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydantic warns of the unexpected type
+        report = clients.send([model, broken])
+    assert report.accepted == 1 and report.rejected_count == 1
+    assert "cannot be encoded" in report.rejected[0].reason
+    assert [entry["userId"] for entry in api.batches[0]] == [model.user_id]
