@@ -76,6 +76,10 @@ BREAKER_MIN_OUTAGE = 15.0
 retries wait at the most, so that a short outage costs retries, not the send."""
 LATE_ANSWER_GRACE = 1.0
 """Seconds after an attempt's deadline before the plan stops waiting for its answer."""
+_AFTER_DOUBTFUL_WRITE = (
+    "not sent: an earlier write of this key failed with no answer and may still reach "
+    "the server, after this one; resend them in order once the endpoint is back"
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,9 @@ class NoAnswer:
     retry_after: float | None = None
     reached_endpoint: bool = True
     """False when no request reached the enrichment endpoint (no token could be had)."""
+    maybe_applied: bool = True
+    """The request may have reached the server, which may still apply it (a timeout, a
+    connection lost after sending); False when it surely did not (no connection)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,9 @@ class _Batch:
     not_before: float = 0.0
     first_attempt: float = 0.0
     refused_token: object | None = field(default=None, repr=False)
+    maybe_applied: bool = False
+    """An attempt got no answer after it may have reached the server: failed, the batch
+    may still be applied later, after any later write of its keys."""
 
     @property
     def items(self) -> list[ValidItem]:
@@ -248,6 +258,8 @@ class SendPlan:
         self._busy: set[ItemKey] = set()
         """Keys of the batches that have no outcome yet (queued, waiting or in flight)."""
         self._waiting: dict[ItemKey, ValidItem] = {}
+        self._doubtful: set[ItemKey] = set()
+        """Keys of failed writes that may still reach the server (see ``_fail``)."""
         """A later write of a busy key, held until the earlier one's outcome is known."""
         self._unsent: list[_Batch] = []
         """Batches never started when the send was stopped."""
@@ -448,7 +460,10 @@ class SendPlan:
         """Items with these keys may skip the item-by-item path (``_admit``): the send
         is open, no later write is held back, and no key comes twice."""
         return (
-            self._closed is None and not self._waiting and len(set(keys)) == len(keys)
+            self._closed is None
+            and not self._waiting
+            and (not self._doubtful or self._doubtful.isdisjoint(keys))
+            and len(set(keys)) == len(keys)
         )
 
     def _admit_run(self, run: ValidRun, now: float) -> bool:
@@ -477,7 +492,9 @@ class SendPlan:
         return True
 
     def _admit(self, item: ValidItem, now: float) -> None:
-        if item.key in self._busy:
+        if item.key in self._doubtful:
+            self._fail([item], _AFTER_DOUBTFUL_WRITE, None)
+        elif item.key in self._busy:
             # Held back, closed or not: it fails (if it must) after the write before it,
             # so that the failures, resent in order, end with the last write.
             if self._waiting.pop(item.key, None) is not None:
@@ -592,6 +609,7 @@ class SendPlan:
         if failure.reached_endpoint:
             self.report.requests += 1
         logger.info("batch of %d items: %s", batch.count, failure.reason)
+        batch.maybe_applied = batch.maybe_applied or failure.maybe_applied
         if self._closed is not None:
             self._fail(batch.items, self._closed, None)
         else:
@@ -625,7 +643,7 @@ class SendPlan:
         reason = f"not delivered after {batch.retries} retries (last: {what})"
         if batch.retries < self.settings.max_retries:
             reason += " before the batch deadline"
-        self._fail(batch.items, reason, status)
+        self._fail(batch.items, reason, status, maybe_applied=batch.maybe_applied)
         if status is None or status >= 500:
             self._failures_in_a_row += 1
             self._last_undelivered = what
@@ -780,15 +798,26 @@ class SendPlan:
         self._record(ItemFailure(item.position, item.item, reason, field, status))
         self._free([item])
 
-    def _fail(self, items: list[ValidItem], reason: str, status: int | None) -> None:
+    def _fail(
+        self,
+        items: list[ValidItem],
+        reason: str,
+        status: int | None,
+        *,
+        maybe_applied: bool = False,
+    ) -> None:
+        """``items`` are ``failed``. ``maybe_applied``: they may still reach the server,
+        after anything sent now; no later write of their keys is sent in this send."""
         for item in items:
-            if item.key in self._waiting:
+            if item.key in self._waiting and not maybe_applied:
                 # A later write of this key goes next: resending this one would undo it.
                 self.report.superseded += 1
                 continue
             self._record(
                 ItemFailure(item.position, item.item, reason, None, status, "failed")
             )
+        if maybe_applied:
+            self._doubtful.update(item.key for item in items)
         self._free(items)
 
     def _record(self, failure: ItemFailure) -> None:

@@ -464,6 +464,21 @@ class _AnswerBody:
         return len(self.content) >= MAX_ANSWER_BYTES
 
 
+def _maybe_applied(error: Exception) -> bool:
+    """An attempt that failed with ``error`` may have reached the server: anything but
+    a connection that was never made (or a URL never tried)."""
+    return not isinstance(
+        error,
+        (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.PoolTimeout,
+            httpx.InvalidURL,
+            httpx.UnsupportedProtocol,
+        ),
+    )
+
+
 def _proxied(proxies: dict[str, str]) -> bool:
     """A proxy is set (for some scheme or host: ``NO_PROXY`` alone is not one) in
     ``proxies``, those of ``urllib.request.getproxies()``."""
@@ -755,7 +770,10 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             with self._posting(request) as response:
                 content = self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return NoAnswer(self._unreachable(request["url"], error))
+            return NoAnswer(
+                self._unreachable(request["url"], error),
+                maybe_applied=_maybe_applied(error),
+            )
         return self._answer(response, content, token)
 
     def _attempt_into(self, post: Post, done: _Outcomes) -> None:
@@ -922,7 +940,10 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             async with self._posting(request) as response:
                 content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return NoAnswer(self._unreachable(request["url"], error))
+            return NoAnswer(
+                self._unreachable(request["url"], error),
+                maybe_applied=_maybe_applied(error),
+            )
         return self._answer(response, content, token)
 
     async def send(

@@ -457,6 +457,43 @@ def test_after_a_few_batches_are_not_delivered_the_rest_fails_at_once() -> None:
     assert "127.0.0.1:9" in reason
 
 
+@pytest.mark.parametrize("maybe_applied", [True, False])
+def test_a_write_that_failed_and_may_still_land_holds_back_the_later_writes_of_its_key(
+    maybe_applied: bool,
+) -> None:
+    """Write 1 of a key times out (the server may still apply it, later), again on its
+    retry: sending write 2 then could let write 1 land last. Write 2 fails too, and so
+    does any later write of the key in this send; both go to the failures, in order.
+    A write that surely never reached the server (no connection) leaves write 2 free."""
+    first, later = write("k", 1), write("k", 2)
+    run = Run([first, item("x"), later], max_batch_size=1, max_retries=1)
+    posts, _ = run.posts()
+    assert [users(post) for post in posts] == [["user-k"], ["user-x"]]
+    run.answer(posts[1])
+    no_answer = NoAnswer("read timed out", maybe_applied=maybe_applied)
+    run.plan.post_failed(posts[0], no_answer)
+    wait = run.next()
+    assert isinstance(wait, Wait) and wait.until is not None
+    run.clock.now = wait.until
+    retry = run.next()
+    assert isinstance(retry, Post) and users(retry) == ["user-k"]
+    run.plan.post_failed(retry, no_answer)
+    sent = []
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        sent.append(json.loads(action.body)["enrichments"])
+        run.answer(action)
+    report = action.report
+    if maybe_applied:
+        assert sent == []  # write 2 never goes
+        assert [failure.item for failure in report.failed] == [first, later]
+        assert "may still reach the server" in report.failed[1].reason
+    else:
+        assert sent == [[later]]
+        assert report.superseded == 1 and report.failed == []
+        assert report.accepted == 2
+
+
 def test_the_breaker_opens_when_the_outage_comes_of_age_not_at_the_next_failure() -> (
     None
 ):
@@ -671,7 +708,9 @@ def test_failures_resent_in_order_end_with_the_last_write() -> None:
     run = Run(writes, max_retries=0, max_batch_size=1, max_in_flight=4)
     posts, _ = run.posts()
     assert [users(post) for post in posts] == [["user-k"], ["user-other"]]
-    run.plan.post_failed(posts[0], NoAnswer("refused"))
+    # refused: no connection, so write 1 surely never reached the server (else see
+    # test_a_write_that_failed_and_may_still_land_holds_back_the_later_writes_of_its_key)
+    run.plan.post_failed(posts[0], NoAnswer("refused", maybe_applied=False))
     [second], _ = run.posts()
     assert json.loads(second.body)["enrichments"] == [write("k", 2)]
     run.answer(second)
