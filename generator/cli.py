@@ -58,7 +58,8 @@ def validate(schemas: tuple[str, ...]) -> None:
     """Check integration schema files against every rule of the API.
 
     Prints one line per problem (PATH: /json/pointer: message) and exits 1 when any file has
-    a problem, 2 when a file cannot be read at all (missing, a directory), 0 when all are valid.
+    a problem, 2 when a file cannot be read at all (missing, a directory, a named pipe, a
+    device), 0 when all are valid.
     """
     status = EXIT_OK
     for path in schemas:

@@ -367,13 +367,49 @@ def test_a_schema_nested_100000_levels_is_one_line(tmp_path: Path) -> None:
     assert line == f"{path}: /: the JSON is nested too deeply to read; an integration schema has 3 levels"
 
 
-@pytest.mark.parametrize("source", ["/dev/zero", "big"])
-def test_a_schema_file_is_read_up_to_1_mib(tmp_path: Path, source: str) -> None:
-    if source == "big":
-        source = str(tmp_path / "big.json")
-        Path(source).write_text('{"fields": []' + " " * MAX_SCHEMA_BYTES + "}")
+def test_a_schema_file_is_read_up_to_1_mib(tmp_path: Path) -> None:
+    source = str(tmp_path / "big.json")
+    Path(source).write_text('{"fields": []' + " " * MAX_SCHEMA_BYTES + "}")
     line = _one_line_error(enrichgen("validate", source), 1)
     assert line.startswith(f"{source}: /: the file is larger than 1 MiB (1048576 bytes)")
+
+
+def _special_file(directory: Path, kind: str) -> str:
+    if kind == "named pipe":
+        os.mkfifo(directory / "calls.json")  # opening it for reading waits for a writer
+        return str(directory / "calls.json")
+    return {"device": "/dev/zero", "empty device": "/dev/null"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["named pipe", "device", "empty device"])
+@pytest.mark.parametrize("command", ["validate", "generate", "diff old", "diff new", "sandbox"])
+def test_a_schema_path_that_is_not_a_regular_file_is_a_usage_error(
+    tmp_path: Path, kind: str, command: str
+) -> None:
+    path = _special_file(tmp_path, kind)
+    good = str(SCHEMAS / "call_tracking.json")
+    arguments = {
+        "validate": ["validate", path],
+        "generate": ["generate", path, "--out", str(tmp_path / "out")],
+        "diff old": ["diff", path, good],
+        "diff new": ["diff", good, path],
+        "sandbox": ["sandbox", path, "--port", "0"],
+    }[command]
+    # A process of its own: before the fix, reading the pipe waited for ever (the timeout
+    # only ends such a hang; nothing is measured).
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    word = "a named pipe" if kind == "named pipe" else "a device"
+    assert result.stderr.splitlines() == [
+        f"{path}: /: is not a regular file ({word}): name the schema's JSON file"
+    ]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_schema_of_exactly_1_mib_is_read(tmp_path: Path) -> None:
