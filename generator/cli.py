@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -48,6 +50,24 @@ def _check_out_dir(out_dir: str) -> None:
             err=True,
         )
         sys.exit(EXIT_USAGE)
+    # click refuses a regular file; a device, a loop of links or a path that cannot be
+    # looked at is refused here, before anything is built (exit 2 like click's refusal).
+    try:
+        is_directory = stat.S_ISDIR(os.stat(out_dir).st_mode)
+    except FileNotFoundError:
+        return  # created with the first package
+    except OSError as error:
+        reason = f"cannot be used: {error.strerror or type(error).__name__}"
+    else:
+        if is_directory:
+            return
+        reason = "exists and is not a directory"
+    click.echo(
+        f"error: --out {display_path(out_dir)} {reason}: choose a directory (it is created "
+        "when it does not exist)",
+        err=True,
+    )
+    sys.exit(EXIT_USAGE)
 
 
 # The schema files are checked by the loader, not by click: a missing file or a directory is
@@ -58,7 +78,8 @@ def validate(schemas: tuple[str, ...]) -> None:
     """Check integration schema files against every rule of the API.
 
     Prints one line per problem (PATH: /json/pointer: message) and exits 1 when any file has
-    a problem, 2 when a file cannot be read at all (missing, a directory), 0 when all are valid.
+    a problem, 2 when a file cannot be read at all (missing, a directory, a named pipe, a
+    device), 0 when all are valid.
     """
     status = EXIT_OK
     for path in schemas:

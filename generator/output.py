@@ -5,6 +5,12 @@ open a pull request, and ``--check`` runs in CI. So every path taken from the ma
 plain relative path that stays inside the package directory once symbolic links are resolved;
 anything else is refused, never read (``--check`` prints what it reads) and never deleted.
 Reads are bounded, and only regular files are read.
+
+The disk may hold anything where a generated file or directory belongs (a directory named
+``client.py``, a file named ``tests``): that is reported as "in the way", and ``generate``
+checks every path before it writes anything. A write that fails all the same (no permission,
+a full disk) is one ``OutputError`` naming the path and the system's reason; the files and
+directories that run created are removed, so the next run does not find a half-written package.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from generator.package import MANIFEST_NAME, sha256
-from generator.problems import describe_character, is_invisible, one_line
+from generator.problems import describe_character, file_type, is_invisible, one_line
 
 # A generated file is tens of kilobytes; anything larger is not enrichgen's and is not read whole.
 MAX_PACKAGE_FILE_BYTES = 8 * 1024 * 1024
@@ -47,8 +53,8 @@ FIX_TAMPERED = (
 )
 FIX_IN_THE_WAY = (
     "move away what is marked 'in the way' (a link leading outside the package directory, a "
-    "pipe, a device, a huge file: generate refuses to write there), then run the same command "
-    "without --check"
+    "directory where a file belongs or a file where a directory belongs, a pipe, a device, a "
+    "huge file: generate refuses to write there), then run the same command without --check"
 )
 FIX_NOT_A_DIRECTORY = "move the file away, or choose another --out or --package"
 
@@ -138,13 +144,50 @@ def _read_regular_file(path: Path) -> bytes | None:
         return None
     except OSError as error:
         raise OutputError(f"cannot be read: {error.strerror or type(error).__name__}") from None
+    # Looked at before os.fdopen, which refuses a directory with an error of its own.
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise OutputError(f"is not a regular file ({file_type(mode)})")
     with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OutputError("is not a regular file")
         data = stream.read(MAX_PACKAGE_FILE_BYTES + 1)
     if len(data) > MAX_PACKAGE_FILE_BYTES:
         raise OutputError(f"is larger than {MAX_PACKAGE_FILE_BYTES} bytes")
     return data
+
+
+def _why_not_a_directory(path: Path) -> str | None:
+    """Why ``path`` cannot hold files, or None when it is a directory or does not exist yet."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is a symbolic link to nothing" if os.path.islink(path) else None
+    except OSError as error:  # a loop of symbolic links, a directory on the way not searchable
+        return f"cannot be used: {error.strerror or type(error).__name__}"
+    return None if stat.S_ISDIR(mode) else "exists and is not a directory"
+
+
+def _parent_directories(relative: str) -> list[str]:
+    """``a``, ``a/b`` for ``a/b/c.py``: the directories a generated file goes in."""
+    parts = relative.split("/")[:-1]
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
+def _blocked_directories(package_dir: Path, paths: list[str]) -> dict[str, str]:
+    """``{directory: why}`` for each directory that generated files go in (``tests``) but
+    where something else is, a file say: writing there would fail."""
+    blocked: dict[str, str] = {}
+    for directory in sorted({d for path in paths for d in _parent_directories(path)}):
+        if any(directory.startswith(f"{found}/") for found in blocked):
+            continue
+        why = _why_not_a_directory(package_dir / directory)
+        if why is not None:
+            blocked[directory] = why
+    return blocked
+
+
+def _under(path: str, directories: dict[str, str]) -> bool:
+    return any(path == directory or path.startswith(f"{directory}/") for directory in directories)
 
 
 def _read_manifest(package_dir: Path) -> dict[str, Any] | None:
@@ -235,7 +278,12 @@ def _on_disk(package_dir: Path) -> list[str]:
 
 def _is_foreign(package_dir: Path, manifest: dict[str, Any] | None) -> bool:
     """A non-empty directory without an enrichgen manifest: generate refuses to write there."""
-    return manifest is None and package_dir.is_dir() and any(package_dir.iterdir())
+    if manifest is not None or not package_dir.is_dir():
+        return False
+    try:
+        return any(package_dir.iterdir())
+    except OSError:  # cannot be listed: nothing says what is in it is enrichgen's
+        return True
 
 
 def _content(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -262,8 +310,9 @@ def _same_manifest_content(actual: bytes, expected: bytes) -> bool:
 
 def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
     """Each difference between ``package_dir`` and ``files``; empty when they are the same."""
-    if package_dir.exists() and not package_dir.is_dir():
-        return [Finding(".", "exists and is not a directory", fix=FIX_NOT_A_DIRECTORY)]
+    why = _why_not_a_directory(package_dir)
+    if why is not None:
+        return [Finding(".", why, fix=FIX_NOT_A_DIRECTORY)]
     old_manifest = _read_manifest(package_dir)
     new_manifest = json.loads(files[MANIFEST_NAME])
     recorded: dict[str, Any] = old_manifest["files"] if old_manifest else {}
@@ -277,7 +326,18 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
         for _, why in unsafe
     ]
     refused = {path for path, _ in unsafe}
+    blocked = _blocked_directories(package_dir, sorted(files))
+    findings.extend(
+        Finding(
+            directory,
+            f"in the way: it {why}, where enrichgen writes the directory {directory}/",
+            fix=FIX_IN_THE_WAY,
+        )
+        for directory, why in blocked.items()
+    )
     for path, expected in sorted(files.items()):
+        if _under(path, blocked):
+            continue
         try:
             actual = _read_regular_file(inside(package_dir, path))
         except OutputError as error:
@@ -317,7 +377,7 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
         findings.extend(
             Finding(path, "not generated by enrichgen (remove it or move it elsewhere)", fix=FIX_STRAY)
             for path in _on_disk(package_dir)
-            if path not in files and path not in recorded
+            if path not in files and path not in recorded and not _under(path, blocked)
         )
     if _is_foreign(package_dir, old_manifest):
         # Nothing but moving it away helps: every finding says so.
@@ -326,7 +386,6 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -337,15 +396,25 @@ def _write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
+def _missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and those above it that do not exist, outermost first."""
+    missing = []
+    while not os.path.lexists(directory) and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing[::-1]
+
+
 def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Write ``files``, replacing exactly what enrichgen wrote before.
 
     Returns warnings (files edited by hand that were overwritten). Refuses to write into an
     existing, non-empty directory that enrichgen did not generate, or whose manifest names a
-    path outside it: nothing is lost.
+    path outside it, or where something is in the way of a generated file: nothing is lost.
     """
-    if package_dir.exists() and not package_dir.is_dir():
-        raise OutputError(f"{package_dir} exists and is not a directory: {FIX_NOT_A_DIRECTORY}")
+    why = _why_not_a_directory(package_dir)
+    if why is not None:
+        raise OutputError(f"{package_dir} {why}: {FIX_NOT_A_DIRECTORY}")
     old_manifest = _read_manifest(package_dir)
     if _is_foreign(package_dir, old_manifest):
         raise OutputError(
@@ -360,7 +429,7 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
             f"deleted: restore {MANIFEST_NAME} from version control (or delete the package "
             "directory) and generate again"
         )
-    # Every path is checked before anything is written or deleted.
+    # Every path is checked, and every file read, before anything is written or deleted.
     entries = {}
     for path in sorted(set(files) | set(recorded)):
         try:
@@ -369,7 +438,15 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
             raise OutputError(
                 f"{package_dir / path} {error}: remove the link and generate again"
             ) from None
+    blocked = _blocked_directories(package_dir, sorted(files))
+    if blocked:
+        directory, why = next(iter(blocked.items()))
+        raise OutputError(
+            f"{package_dir / directory} {why}, where enrichgen writes the directory "
+            f"{directory}/: move it away, then generate again"
+        )
     warnings = []
+    changed = {}
     for path, data in sorted(files.items()):
         target = entries[path]
         # A link inside the package is replaced by the file itself, never written through.
@@ -378,12 +455,73 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
             continue
         if current is not None and path in recorded and recorded[path] != sha256(current):
             warnings.append(f"{package_dir / path}: overwrote changes made by hand")
-        _write_atomically(target, data)
-    for path in sorted(set(recorded) - set(files)):
-        stale = entries[path]
-        if stale.is_symlink() or stale.is_file():
-            stale.unlink()
+        changed[path] = data
+    stale = sorted(set(recorded) - set(files))
+    _write_changes(package_dir, package_dir.resolve(), entries, changed, stale)
     return warnings
+
+
+def _write_changes(
+    package_dir: Path,
+    root: Path,
+    entries: dict[str, Path],
+    changed: dict[str, bytes],
+    stale: list[str],
+) -> None:
+    """Write ``changed`` and delete ``stale``, the manifest last: until it is written, the one
+    on disk still describes the files, so a run stopped half-way leaves a package the next run
+    regenerates. ``root`` is ``package_dir`` resolved, where ``entries`` are.
+
+    On a failure, the files and directories this run created are removed again (a new package
+    directory holding a few files and no manifest would be refused by the next run as not
+    enrichgen's), and ``OutputError`` names what could not be done and why.
+    """
+    steps = [("written", path) for path in sorted(changed) if path != MANIFEST_NAME]
+    steps += [("deleted", path) for path in stale]
+    steps += [("written", MANIFEST_NAME)] if MANIFEST_NAME in changed else []
+    created: list[Path] = []  # what did not exist before, in the order it was made
+    action, shown = "created", package_dir
+    try:
+        for directory in _missing_directories(package_dir):
+            shown = directory
+            directory.mkdir()
+            created.append(directory)
+        for step, path in steps:
+            target = entries[path]
+            if step == "deleted":
+                action, shown = step, package_dir / path
+                if target.is_symlink() or target.is_file():
+                    target.unlink()
+                continue
+            for inner in _parent_directories(path):
+                action, shown = "created", package_dir / inner
+                if not os.path.lexists(root / inner):
+                    (root / inner).mkdir()
+                    created.append(root / inner)
+            action, shown = "written", package_dir / path
+            new = not os.path.lexists(target)
+            _write_atomically(target, changed[path])
+            if new:
+                created.append(target)
+    except OSError as error:
+        _remove(created)
+        reason = error.strerror or type(error).__name__
+        raise OutputError(
+            f"{shown} cannot be {action}: {reason}: fix that or choose another --out, then "
+            "generate again"
+        ) from None
+
+
+def _remove(created: list[Path]) -> None:
+    """Remove what a failed run created, the last first; what cannot be removed is left."""
+    for path in reversed(created):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _read_current(target: Path, shown: Path) -> bytes | None:

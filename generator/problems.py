@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 
@@ -49,6 +50,19 @@ def display_path(path: str) -> str:
     except UnicodeError:
         pass  # not from the file system: one_line escapes what is left
     return one_line(path)
+
+
+def file_type(mode: int) -> str:
+    """What kind of file ``mode`` (``os.stat(...).st_mode``) is, in words: ``a named pipe``."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
 
 
 @dataclass(frozen=True)

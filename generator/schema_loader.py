@@ -1,25 +1,29 @@
 """Reading a schema file: bytes → JSON document, with syntax errors as LINE:COL problems.
 
-A schema file is outside data: it is read up to ``MAX_SCHEMA_BYTES`` (a real schema is a few
-kilobytes; ``/dev/zero`` must not fill the memory), nesting too deep for the parser is a problem
-like any other, and a file that cannot be opened at all is a usage error (exit 2).
+A schema file is outside data: only a regular file is opened (opening a named pipe for reading
+waits for a writer, for ever; a device such as ``/dev/zero`` never ends), it is read up to
+``MAX_SCHEMA_BYTES`` (a real schema is a few kilobytes), nesting too deep for the parser is a
+problem like any other, and a file that cannot be opened at all is a usage error (exit 2).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
-from generator.problems import Problem, SchemaError, why_unfit_name
+from generator.problems import Problem, SchemaError, file_type, why_unfit_name
 
 MAX_SCHEMA_BYTES = 1024 * 1024
 
 
 class SchemaArgumentError(SchemaError):
-    """The file named on the command line cannot be used at all (missing, a directory, a name
-    that is not text): a usage error, unlike a file whose content is wrong."""
+    """The file named on the command line cannot be used at all (missing, a directory, a named
+    pipe or a device, a name that is not text): a usage error, unlike a file whose content is
+    wrong."""
 
 
 @dataclass(frozen=True)
@@ -56,18 +60,35 @@ def _check_file_name(path: str) -> None:
         )
 
 
+def _refuse_unless_regular(path: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise SchemaArgumentError([Problem(path, "is a directory: name the schema's JSON file")])
+    if not stat.S_ISREG(mode):
+        raise SchemaArgumentError(
+            [Problem(path, f"is not a regular file ({file_type(mode)}): name the schema's JSON file")]
+        )
+
+
 def _read_bounded(path: str) -> bytes:
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_SCHEMA_BYTES + 1)
+        # Looked at before it is opened: opening a named pipe waits for a writer.
+        _refuse_unless_regular(path, os.stat(path).st_mode)
+        # O_NONBLOCK: should a pipe be put there after the look, opening it does not wait.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SchemaArgumentError(
             [Problem(path, "no such file: check the path (it is relative to the current directory)")]
         ) from None
-    except IsADirectoryError:
-        raise SchemaArgumentError(
-            [Problem(path, "is a directory: name the schema's JSON file")]
-        ) from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise SchemaArgumentError([Problem(path, f"cannot read the file: {reason}")]) from None
+    try:
+        _refuse_unless_regular(path, os.fstat(descriptor).st_mode)
+        with os.fdopen(descriptor, "rb") as stream:
+            raw = stream.read(MAX_SCHEMA_BYTES + 1)
+    except SchemaArgumentError:
+        os.close(descriptor)
+        raise
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise SchemaArgumentError([Problem(path, f"cannot read the file: {reason}")]) from None

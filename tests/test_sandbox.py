@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -643,6 +647,84 @@ def test_the_command_prints_export_lines_a_shell_can_run_and_stops_cleanly(
     assert "POST /v1/oauth/token 200" in stderr
     assert "Traceback" not in stderr
     assert process.returncode == 0 and "sandbox stopped" in stderr
+
+
+def _outcome(url: str, token: str) -> str:
+    """What a client sees of one enrichment request: its status, or how it ended."""
+    try:
+        answer = httpx.post(
+            url + "/v1/enrichments",
+            json=body(item()),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+    except httpx.RemoteProtocolError:
+        return "closed without an answer"
+    except httpx.TransportError as error:
+        return type(error).__name__
+    return str(answer.status_code)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_requests_are_pending_stops_without_a_500_or_a_traceback(
+    stop: signal.Signals,
+) -> None:
+    pending = 3
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "sandbox",
+            str(SCHEMAS / "call_tracking.json"),
+            "--client-id",
+            "provider",
+            "--client-secret",
+            SECRET,
+            "--project-id",
+            str(PROJECT),
+            # Longer than the grace uvicorn gives running requests when it stops: they are
+            # still pending when the sandbox has to end them.
+            "--latency",
+            "600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    outcomes: list[str] = []
+    clients: list[threading.Thread] = []
+    try:
+        found = re.search(r"^export CS_AUTH_URL=(\S+)/v1/oauth/token$", _banner_of(process), re.M)
+        assert found is not None
+        url = found.group(1)
+        token = httpx.post(url + "/v1/oauth/token", json=token_request()).json()["access_token"]
+        clients = [
+            threading.Thread(target=lambda: outcomes.append(_outcome(url, token)))
+            for _ in range(pending)
+        ]
+        for client in clients:
+            client.start()
+        # Every request is counted as it arrives: the token, the pending ones, these looks.
+        looks = 0
+        while True:
+            looks += 1
+            seen = httpx.get(url + "/sandbox/stats").json()["requests"]
+            if seen - looks - 1 >= pending:
+                break
+            time.sleep(0.01)
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)  # a guard against a hang, not a measure
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        for client in clients:
+            client.join(timeout=120)
+    assert Counter(outcomes) == {"closed without an answer": pending}
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert stderr.count("POST /v1/enrichments dropped") == pending, stderr
+    assert process.returncode == 0 and stderr.rstrip().endswith("sandbox stopped")
 
 
 @pytest.mark.parametrize(

@@ -448,7 +448,20 @@ class SandboxApp:
             )
             await answer(scope, receive_body, send_answer)
             return None
-        await self.starlette(scope, receive_body, send_answer)
+        try:
+            await self.starlette(scope, receive_body, send_answer)
+        except asyncio.CancelledError:
+            # The sandbox is stopping (Ctrl-C, SIGTERM) and this request outlived uvicorn's
+            # grace period, so uvicorn cancelled it. Left to uvicorn, the cancellation is a
+            # traceback and a 500 that says the request failed here; the honest answer is
+            # none: the connection is closed, and the client, not knowing, sends it again.
+            logger.info(
+                "%s %s dropped %.1f ms the sandbox is stopping",
+                printable(scope["method"]),
+                printable(scope["path"]),
+                (time.perf_counter() - started) * 1000,
+            )
+            return "drop"
         if dropped:
             # Nothing has been written. uvicorn closes the connection without a byte when
             # the application returns something other than None: the client sees a
@@ -458,7 +471,13 @@ class SandboxApp:
 
 
 class QuietDrops(logging.Filter):
-    """Hides the error uvicorn logs for a connection the sandbox dropped on purpose."""
+    """Hides the errors uvicorn logs for connections the sandbox closes without an answer on
+    purpose: a dropped one, and those of the requests still running when it stops (which
+    uvicorn cancels; the sandbox logs its own line for each)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "should return None" not in record.getMessage()
+        message = record.getMessage()
+        return (
+            "should return None" not in message
+            and "timeout graceful shutdown exceeded" not in message
+        )
