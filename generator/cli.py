@@ -13,6 +13,7 @@ import click
 from generator import __version__
 from generator.integration_spec import Integration, load_integration
 from generator.integration_versions import VersionsError, integration_versions
+from generator.names import is_package_name
 from generator.output import OutputError, check_package, write_package
 from generator.problems import SchemaError, display_path, one_line, why_unfit_name
 from generator.schema_loader import SchemaArgumentError
@@ -123,6 +124,14 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     from generator.package_changes import changes_since
 
     _check_out_dir(out_dir)
+    if package is not None and not is_package_name(package):
+        # a bad option, not a problem in a schema: one line, exit 2, before any schema
+        click.echo(
+            f"error: --package {one_line(repr(package))} is not a valid Python package "
+            "name (ASCII letters, digits and _, not starting with a digit, not a keyword)",
+            err=True,
+        )
+        sys.exit(2)
     integrations: list[Integration] = []
     status = EXIT_OK
     for path in schemas:

@@ -100,6 +100,18 @@ def test_schemas_that_would_share_a_package_need_package(schemas: Path) -> None:
     assert not (schemas / "out").exists()
 
 
+@pytest.mark.parametrize("package", ["my-pkg", "1abc", "class", ""])
+def test_a_package_name_python_cannot_import_is_a_usage_error(
+    schemas: Path, package: str
+) -> None:
+    """A bad --package is a bad option (exit 2, one line), not a problem in a schema."""
+    _refused(
+        enrichgen("generate", "v1.json", "--out", "out", "--package", package),
+        f"--package {package!r} is not a valid Python package name",
+    )
+    assert not (schemas / "out").exists()
+
+
 def test_two_schemas_of_one_version_are_refused(schemas: Path) -> None:
     shutil.copy("v1.json", "again.json")
     _refused(
