@@ -64,16 +64,12 @@ def test_the_snippet_hands_over_project_user_and_session() -> None:
 
 
 def test_the_snippet_ignores_what_is_not_a_session_key() -> None:
-    bad = [
-        None,
-        {},
-        {"sessionKey": 7},
-        {"sessionKey": "nodot"},
-        {"sessionKey": ".7"},
-        {"sessionKey": "a1b2c3.0"},
-        {"sessionKey": "a1b2c3.x"},
-        {"sessionKey": "a1b2c3."},
-    ]
+    keys: list[object] = [7, "nodot", ".7", "a1b2c3.0", "a1b2c3.x", "a1b2c3.", "a.2147483648"]
+    bad: list[object] = [None, {}, *({"projectId": 1, "sessionKey": key} for key in keys)]
+    # a good key with no project to send it to: no projectId, or none that is one
+    for project in (None, "x", 0, -3, 1.5, "12.5", 2**31, "", True):
+        bad.append({"projectId": project, "sessionKey": "a1b2c3.7"})
+    bad.append({"sessionKey": "a1b2c3.7"})
     assert run(bad)["seen"] == []
 
 
@@ -81,6 +77,9 @@ def test_the_snippet_and_parse_session_key_agree() -> None:
     from call_tracking_enrichment import InvalidSessionKey, parse_session_key
 
     keys = ["a1b2c3.7", "a.b.12", "x.1", "nodot", ".7", "a.0", "a.x", "a.", "a.-3"]
+    # ASCII spaces around a key go, and only they; the number is within int32
+    keys += [" b.7", "c.7 ", "d.7\n", "e.7\u00a0", "\u00a0f.7", " .7", "a.\u0661"]
+    keys += ["a.2147483647", "a.2147483648", "a.00000000001", "a.99999999999999"]
     seen = run([{"projectId": 1, "sessionKey": key} for key in keys])["seen"]
     assert isinstance(seen, list)
     from_js = {(entry["userId"], entry["sessionNumber"]) for entry in seen}
@@ -90,4 +89,13 @@ def test_the_snippet_and_parse_session_key_agree() -> None:
             from_python.add(tuple(parse_session_key(key)))
         except InvalidSessionKey:
             pass
-    assert from_js == from_python == {("a1b2c3", 7), ("a.b", 12), ("x", 1)}
+    assert from_js == from_python == {
+        ("a1b2c3", 7),
+        ("a.b", 12),
+        ("x", 1),
+        ("b", 7),
+        ("c", 7),
+        ("d", 7),
+        ("\u00a0f", 7),
+        ("a", 2147483647),
+    }

@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .errors import EnrichmentError
+from .field_types import INT_MAX
+
+ASCII_SPACES = " \t\n\r\f\v"
+"""What is stripped from around a session key (str.strip() would also take Unicode
+spaces, which the browser snippet keeps)."""
 
 
 class InvalidSessionKey(EnrichmentError, ValueError):
@@ -25,14 +30,16 @@ def parse_session_key(session_key: str) -> SessionKey:
     """Split ``"userId.sessionNumber"`` into its user ID and its session number.
 
     The session number is the part after the last dot: a positive integer written in
-    digits. ``InvalidSessionKey`` (a ``ValueError``) says what is wrong otherwise; its
+    ASCII digits, at most ``INT_MAX`` as ``sessionNumber`` must be. ``InvalidSessionKey`` (a ``ValueError``) says what is wrong otherwise; its
     message does not repeat the key.
     """
     if not isinstance(session_key, str):
         raise InvalidSessionKey(
             f"a session key is a string, not {type(session_key).__name__}"
         )
-    user_id, dot, number = session_key.strip().rpartition(".")
+    # ASCII spaces around it go (a key read from a line keeps its newline), and only
+    # they, as in session_capture.js: the two accept exactly the same keys.
+    user_id, dot, number = session_key.strip(ASCII_SPACES).rpartition(".")
     if not dot:
         raise InvalidSessionKey(
             'a session key is "<userId>.<sessionNumber>": this one has no dot'
@@ -41,10 +48,11 @@ def parse_session_key(session_key: str) -> SessionKey:
         raise InvalidSessionKey("the session key has no user ID before its dot")
     if (
         not (number.isascii() and number.isdigit())
-        or len(number) > 15
-        or int(number) < 1
+        or len(number) > 10
+        or not 1 <= int(number) <= INT_MAX
     ):
         raise InvalidSessionKey(
-            "the session number (after the last dot) is a positive integer"
+            "the session number (after the last dot) is a positive integer of at most "
+            f"{INT_MAX} (int32, as sessionNumber)"
         )
     return SessionKey(user_id, int(number))

@@ -24,19 +24,36 @@
 (function (window) {
   "use strict";
 
+  var INT_MAX = 2147483647; // sessionNumber and projectId are int32
+
+  // A positive int32, from a number or its digits; null for anything else.
+  function positiveInt(value) {
+    var number = typeof value === "string" && /^[0-9]{1,10}$/.test(value)
+      ? Number(value)
+      : value;
+    if (typeof number !== "number" || Math.floor(number) !== number ||
+        number < 1 || number > INT_MAX) {
+      return null;
+    }
+    return number;
+  }
+
   // "a1b2c3.7" -> {userId: "a1b2c3", sessionNumber: 7}; null for anything else.
-  // The session number is what follows the last dot.
+  // The session number is what follows the last dot. ASCII spaces around the key go,
+  // and only they, as in parse_session_key() in Python (String.trim() takes more).
   function splitSessionKey(sessionKey) {
     if (typeof sessionKey !== "string") {
       return null;
     }
+    sessionKey = sessionKey.replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, "");
     var dot = sessionKey.lastIndexOf(".");
     var userId = sessionKey.slice(0, dot);
     var digits = sessionKey.slice(dot + 1);
-    if (dot < 1 || !/^[0-9]{1,15}$/.test(digits) || Number(digits) < 1) {
+    var sessionNumber = /^[0-9]{1,10}$/.test(digits) ? positiveInt(digits) : null;
+    if (dot < 1 || sessionNumber === null) {
       return null;
     }
-    return { userId: userId, sessionNumber: Number(digits) };
+    return { userId: userId, sessionNumber: sessionNumber };
   }
 
   function captureContentsquareSession(handler) {
@@ -49,11 +66,12 @@
       "afterPageView",
       function (context) {
         var session = splitSessionKey(context && context.sessionKey);
-        if (session === null) {
+        var projectId = context ? positiveInt(context.projectId) : null;
+        if (session === null || projectId === null) {
           return;
         }
         handler({
-          projectId: Number(context.projectId),
+          projectId: projectId,
           userId: session.userId,
           sessionNumber: session.sessionNumber,
         });

@@ -18,6 +18,8 @@ from .. import EnrichmentError, InvalidSessionKey, SessionKey, parse_session_key
         ("a1b2c3.7", SessionKey("a1b2c3", 7)),
         ("user.with.dots.12", SessionKey("user.with.dots", 12)),
         (" 0f9e.1 ", SessionKey("0f9e", 1)),
+        ("0f9e.1\r\n", SessionKey("0f9e", 1)),
+        ("a.2147483647", SessionKey("a", 2147483647)),
     ],
 )
 def test_a_session_key_is_split_at_its_last_dot(key: str, expected: SessionKey) -> None:
@@ -37,6 +39,8 @@ def test_a_session_key_is_split_at_its_last_dot(key: str, expected: SessionKey) 
         "a1b2c3.\u0663",
         "a1b2c3.1e3",
         "a1b2c3." + "9" * 16,
+        "a1b2c3.2147483648",  # over int32, which sessionNumber is
+        "a1b2c3.7\u00a0",  # only ASCII spaces are stripped, as in the browser snippet
         None,
         17,
     ],
