@@ -344,6 +344,14 @@ class BaseClient(Generic[HttpClient]):
             token.obtained_at,
         )
 
+    def _check_open(self) -> None:
+        """A client whose own HTTP client was closed cannot send: say so before any item
+        is read (``close()`` leaves a caller's ``http_client`` open, and usable)."""
+        if self._owns_http and self._http.is_closed:
+            raise RuntimeError(
+                f"this {type(self).__name__} is closed: make a new one to send"
+            )
+
     def _plan(self, on_failure: OnFailure | None) -> SendPlan:
         return SendPlan(
             self.settings,
@@ -550,6 +558,15 @@ def _reporting(
         # once, as ``SendControl.abandon`` would; the same error goes on, with the report.
         answers_in()
         cancelled.report = plan.abandon().report  # type: ignore[attr-defined]
+        raise
+    except Exception as error:
+        # The caller's own code (the items' iterable, an on_failure callback) or a misuse
+        # (the client closed under the send): the same error goes on, with the report,
+        # when it can hold one. No answer is given to the plan here: that would call
+        # on_failure again, which may be what raised.
+        if getattr(error, "report", None) is None:
+            with contextlib.suppress(AttributeError):
+                error.report = plan.abandon().report  # type: ignore[attr-defined]
         raise
 
 
@@ -804,6 +821,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         says what happened until then), or what reading ``items`` raised, once the items
         read before are sent.
         """
+        self._check_open()
         plan = self._plan(on_failure)
         iterator = iter(items)
         running = 0
@@ -961,6 +979,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         ``items`` is any iterable or async iterable of ``EnrichmentItem`` or wire-format
         mappings, read lazily. The rest is as for ``EnrichmentClient.send``.
         """
+        self._check_open()
         plan = self._plan(on_failure)
         if isinstance(items, AsyncIterable):
             async_items = aiter(items)

@@ -454,3 +454,50 @@ def test_a_model_changed_after_it_was_made_is_checked_then_not_sent_unchecked(
     assert report.accepted == 1 and report.rejected_count == 1
     assert "cannot be encoded" in report.rejected[0].reason
     assert [entry["userId"] for entry in api.batches[0]] == [model.user_id]
+
+
+def test_an_error_of_the_callers_code_ends_the_send_with_the_report(
+    clients: Clients, api: FakeApi
+) -> None:
+    """An on_failure callback that raises: the same error goes on, and carries the
+    report of what happened until then (the items sent before count)."""
+
+    class Full(Exception):
+        pass
+
+    def on_failure(failure: object) -> None:
+        raise Full
+
+    bad = {"userId": "bad", "sessionNumber": 0, "enrichment": VALID_WIRE}
+    source = [*items(600), bad]  # the bad item is in the second chunk
+    with pytest.raises(Full) as caught:
+        clients.send(source, on_failure=on_failure, max_batch_size=100)
+    report = caught.value.report  # type: ignore[attr-defined]
+    assert isinstance(report, SendReport)
+    assert report.first_unfinished is not None and report.first_unfinished <= 600
+
+
+@pytest.mark.parametrize("shell", ["sync", "async"])
+def test_a_closed_client_says_so_before_reading_any_item(shell: str) -> None:
+    read: list[int] = []
+
+    def source() -> Iterator[dict[str, Any]]:
+        for entry in items(3):
+            read.append(1)
+            yield entry
+
+    if shell == "sync":
+        client = EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL)
+        client.close()
+        with pytest.raises(RuntimeError, match="is closed"):
+            client.send(source())
+    else:
+
+        async def main() -> None:
+            client = AsyncEnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL)
+            await client.aclose()
+            with pytest.raises(RuntimeError, match="is closed"):
+                await client.send(source())
+
+        asyncio.run(main())
+    assert read == []
