@@ -180,7 +180,7 @@ def test_package_option_and_its_limits(tmp_path: Path, monkeypatch: pytest.Monke
     shutil.copy(SCHEMAS / "call_tracking.json", "a.json")
     shutil.copy(SCHEMAS / "lead_scoring.json", "b.json")
     assert enrichgen("generate", "a.json", "b.json", "--out", "o", "--package", "x").exit_code == 2
-    assert enrichgen("generate", "a.json", "--out", "o", "--package", "not valid").exit_code == 1
+    assert enrichgen("generate", "a.json", "--out", "o", "--package", "not valid").exit_code == 2
     assert enrichgen("generate", "a.json", "--out", "o", "--package", "calls").exit_code == 0
     assert (tmp_path / "o" / "calls" / "models.py").exists()
     manifest = json.loads((tmp_path / "o" / "calls" / "enrichgen-manifest.json").read_text())

@@ -79,7 +79,8 @@ def test_the_snippet_and_parse_session_key_agree() -> None:
     keys = ["a1b2c3.7", "a.b.12", "x.1", "nodot", ".7", "a.0", "a.x", "a.", "a.-3"]
     # ASCII spaces around a key go, and only they; the number is within int32
     keys += [" b.7", "c.7 ", "d.7\n", "e.7\u00a0", "\u00a0f.7", " .7", "a.\u0661"]
-    keys += ["a.2147483647", "a.2147483648", "a.00000000001", "a.99999999999999"]
+    keys += ["a.2147483647", "a.2147483648", "g.00000000007", "a.99999999999999"]
+    keys += ["a.0000", "h." + "0" * 5000 + "9"]
     seen = run([{"projectId": 1, "sessionKey": key} for key in keys])["seen"]
     assert isinstance(seen, list)
     from_js = {(entry["userId"], entry["sessionNumber"]) for entry in seen}
@@ -98,4 +99,6 @@ def test_the_snippet_and_parse_session_key_agree() -> None:
         ("d", 7),
         ("\u00a0f", 7),
         ("a", 2147483647),
+        ("g", 7),
+        ("h", 9),
     }

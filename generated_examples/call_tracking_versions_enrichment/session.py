@@ -49,13 +49,14 @@ def parse_session_key(session_key: str) -> SessionKey:
         )
     if not user_id:
         raise InvalidSessionKey("the session key has no user ID before its dot")
+    significant = number.lstrip("0")  # "007" is 7; a thousand zeros are no number
     if (
         not (number.isascii() and number.isdigit())
-        or len(number) > 10
-        or not 1 <= int(number) <= INT_MAX
+        or len(significant) > 10
+        or not 1 <= int(significant or "0") <= INT_MAX
     ):
         raise InvalidSessionKey(
             "the session number (after the last dot) is a positive integer of at most "
             f"{INT_MAX} (int32, as sessionNumber)"
         )
-    return SessionKey(user_id, int(number))
+    return SessionKey(user_id, int(significant))

@@ -29,11 +29,14 @@
 
   var INT_MAX = 2147483647; // sessionNumber and projectId are int32
 
-  // A positive int32, from a number or its digits; null for anything else.
+  // A positive int32, from a number or its ASCII digits ("007" is 7); null for anything
+  // else.
   function positiveInt(value) {
-    var number = typeof value === "string" && /^[0-9]{1,10}$/.test(value)
-      ? Number(value)
-      : value;
+    var number = value;
+    if (typeof value === "string") {
+      var significant = value.replace(/^0+/, "");
+      number = /^[0-9]{1,10}$/.test(significant) ? Number(significant) : null;
+    }
     if (typeof number !== "number" || Math.floor(number) !== number ||
         number < 1 || number > INT_MAX) {
       return null;
@@ -52,7 +55,7 @@
     var dot = sessionKey.lastIndexOf(".");
     var userId = sessionKey.slice(0, dot);
     var digits = sessionKey.slice(dot + 1);
-    var sessionNumber = /^[0-9]{1,10}$/.test(digits) ? positiveInt(digits) : null;
+    var sessionNumber = /^[0-9]+$/.test(digits) ? positiveInt(digits) : null;
     if (dot < 1 || sessionNumber === null) {
       return null;
     }

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import numbers
 import operator
 import os
 import queue
@@ -106,8 +107,8 @@ def _count(name: str, value: int, minimum: int) -> int:
 
 def _seconds(name: str, value: float) -> float:
     """``value`` as seconds: a real number above 0, at most ``MAX_SECONDS``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)  # numbers.Real: numpy's floats and ints too
         if 0 < seconds <= MAX_SECONDS:  # NaN is neither
             return seconds
     raise ValueError(
@@ -784,7 +785,10 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             token = self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            return NoAnswer(str(unavailable), unavailable.retry_after, False)
+            # no request reached the enrichment endpoint: nothing of it can land later
+            return NoAnswer(
+                str(unavailable), unavailable.retry_after, False, maybe_applied=False
+            )
         request = self._post_request(post, token)
         try:
             with self._posting(request) as response:
@@ -955,7 +959,10 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         try:
             token = await self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            return NoAnswer(str(unavailable), unavailable.retry_after, False)
+            # no request reached the enrichment endpoint: nothing of it can land later
+            return NoAnswer(
+                str(unavailable), unavailable.retry_after, False, maybe_applied=False
+            )
         request = self._post_request(post, token)
         try:
             async with self._posting(request) as response:

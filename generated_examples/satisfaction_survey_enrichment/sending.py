@@ -121,8 +121,9 @@ class Wait:
 
 @dataclass(frozen=True)
 class Finished:
-    """The send is over. ``error`` is what reading the input raised, if it did: the items
-    read before were sent, and the client raises it."""
+    """The send is over. ``error`` is what the caller's code raised, if it did: reading
+    the input (the items read before were sent) or ``on_failure`` (the send ended after
+    the decisions under way); the client raises it."""
 
     report: SendReport
     error: BaseException | None = None
@@ -238,6 +239,8 @@ class SendPlan:
         self.clock = clock
         self.report = SendReport()
         self._on_failure = on_failure
+        self._on_failure_error: Exception | None = None
+        """What ``on_failure`` raised: the send ends with it at the next action."""
         self._secrets = secrets
         """What must never appear in a reason: the token in use, the client secret."""
         self._builder = BatchBuilder(
@@ -286,6 +289,10 @@ class SendPlan:
     # -- what to do next ------------------------------------------------------------
 
     def next_action(self) -> Action:
+        if self._on_failure_error is not None:
+            # The caller's callback raised: the send ends now, with that error and a
+            # report in which every decided item has its outcome (see _record).
+            return Finished(self.abandon().report, self._on_failure_error)
         now = self.clock()
         if (
             self._send_deadline is not None
@@ -334,7 +341,7 @@ class SendPlan:
                 reason = "not sent: its batch deadline passed while it waited"
                 if self._paused_until > now:
                     reason += " (the server asked to wait with Retry-After)"
-                self._fail(batch.items, reason, None)
+                self._fail_batch(batch, reason, None)
 
     def _next_ready(self, now: float) -> _Batch | None:
         """The batch to post now, if any (taken out of the queue).
@@ -569,7 +576,7 @@ class SendPlan:
             self._refusals_in_a_row = None
             self._accept(batch)
         elif self._closed is not None:
-            self._fail(batch.items, self._closed, status)
+            self._fail_batch(batch, self._closed, status)
         elif verdict is Verdict.RENEW_TOKEN and (
             not batch.renewed or _obtained_before(answer, batch.renewed_at)
         ):
@@ -598,7 +605,7 @@ class SendPlan:
                 self._refused(batch, error, status)
         else:
             error = parse_error(status, answer.content, self._secrets())
-            self._fail(batch.items, _with_status(status, error), status)
+            self._fail_batch(batch, _with_status(status, error), status)
             self._count_refused_batch(status, error)
 
     def post_failed(self, post: Post, failure: NoAnswer) -> None:
@@ -611,7 +618,7 @@ class SendPlan:
         logger.info("batch of %d items: %s", batch.count, failure.reason)
         batch.maybe_applied = batch.maybe_applied or failure.maybe_applied
         if self._closed is not None:
-            self._fail(batch.items, self._closed, None)
+            self._fail_batch(batch, self._closed, None)
         else:
             batch.renewed = False  # as after a retryable answer
             self._slow_down("no answer")
@@ -643,7 +650,7 @@ class SendPlan:
         reason = f"not delivered after {batch.retries} retries (last: {what})"
         if batch.retries < self.settings.max_retries:
             reason += " before the batch deadline"
-        self._fail(batch.items, reason, status, maybe_applied=batch.maybe_applied)
+        self._fail_batch(batch, reason, status)
         if status is None or status >= 500:
             self._failures_in_a_row += 1
             self._last_undelivered = what
@@ -702,7 +709,7 @@ class SendPlan:
         index = 0 if len(items) == 1 else error.index
         if signature in self._systematic and not index:
             # The first item (or the batch, unnamed) refused for a reason every item gets.
-            self._fail(items, self._systematic[signature], status)
+            self._fail_batch(batch, self._systematic[signature], status)
             return
         if index is not None and 0 <= index < len(items):
             refused = items[index]
@@ -746,7 +753,7 @@ class SendPlan:
         parts = [batch for batch in self._ready if batch.from_refusal]
         self._ready = deque(batch for batch in self._ready if not batch.from_refusal)
         for part in parts:
-            self._fail(part.items, reason, None)
+            self._fail_batch(part, reason, None)
 
     def _field_unknown(self, error: ServerError) -> bool:
         """The server speaks of a field this version does not have, or says one is
@@ -778,11 +785,21 @@ class SendPlan:
                 yield batch
                 continue
             for start in range(0, len(batch.items), size):
-                yield _Batch(batch.items[start : start + size], batch.deadline)
+                yield _Batch(
+                    batch.items[start : start + size],
+                    batch.deadline,
+                    maybe_applied=batch.maybe_applied,
+                )
 
     def _requeue(self, items: list[ValidItem], parent: _Batch) -> None:
         """A part of a refused batch goes first, as a new request (not a retry)."""
-        part = _Batch(items, parent.deadline, from_refusal=True, started=True)
+        part = _Batch(
+            items,
+            parent.deadline,
+            from_refusal=True,
+            started=True,
+            maybe_applied=parent.maybe_applied,
+        )
         self._ready.appendleft(part)
 
     def _accept(self, batch: _Batch) -> None:
@@ -797,6 +814,11 @@ class SendPlan:
     ) -> None:
         self._record(ItemFailure(item.position, item.item, reason, field, status))
         self._free([item])
+
+    def _fail_batch(self, batch: _Batch, reason: str, status: int | None) -> None:
+        """``_fail`` for the items of ``batch``, which may still reach the server if one
+        of its attempts got no answer after it may have reached it."""
+        self._fail(batch.items, reason, status, maybe_applied=batch.maybe_applied)
 
     def _fail(
         self,
@@ -827,10 +849,16 @@ class SendPlan:
         else:
             self.report.failed_count += 1
             outcomes = self.report.failed
-        if self._on_failure is None:
+        if self._on_failure is None or self._on_failure_error is not None:
             outcomes.append(failure)
-        else:
+            return
+        try:
             self._on_failure(failure)
+        except Exception as error:
+            # Raised in the middle of deciding a batch or a chunk: the decisions go on
+            # (each failure from now on kept in the report), the send ends after them.
+            self._on_failure_error = error
+            outcomes.append(failure)
 
     def _free(self, items: list[ValidItem]) -> None:
         """These items have their outcome: a later write of their keys may go now.
@@ -857,7 +885,7 @@ class SendPlan:
         self._ready.clear()
         self._backoff.clear()
         for part in parts:
-            self._fail(part.items, reason, None)
+            self._fail_batch(part, reason, None)
         if not self._stopped:  # else they stay unfinished: first_unfinished covers them
             self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that

@@ -494,6 +494,29 @@ def test_a_write_that_failed_and_may_still_land_holds_back_the_later_writes_of_i
         assert report.accepted == 2
 
 
+def test_a_doubtful_write_whose_retry_outlives_its_deadline_holds_back_its_key() -> (
+    None
+):
+    """Write 1 times out (it may still land); its retry waits past the batch deadline
+    and fails there, not after its retries: write 2 must not go all the same."""
+    first, later = write("k", 1), write("k", 2)
+    run = Run([first, item("x"), later], max_batch_size=1, batch_deadline=5.0)
+    posts, _ = run.posts()
+    run.answer(posts[1])
+    run.plan.post_failed(posts[0], NoAnswer("read timed out"))
+    run.clock.now += 10  # the retry's batch deadline passes while it waits
+    sent = []
+    while not isinstance(action := run.next(), Finished):
+        if isinstance(action, Post):
+            sent.append(users(action))
+            run.answer(action)
+        else:
+            assert isinstance(action, Wait) and action.until is not None
+            run.clock.now = action.until
+    assert sent == []
+    assert [failure.item for failure in action.report.failed] == [first, later]
+
+
 def test_the_breaker_opens_when_the_outage_comes_of_age_not_at_the_next_failure() -> (
     None
 ):

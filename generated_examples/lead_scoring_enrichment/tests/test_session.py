@@ -20,6 +20,7 @@ from .. import EnrichmentError, InvalidSessionKey, SessionKey, parse_session_key
         (" 0f9e.1 ", SessionKey("0f9e", 1)),
         ("0f9e.1\r\n", SessionKey("0f9e", 1)),
         ("a.2147483647", SessionKey("a", 2147483647)),
+        ("a.00000000007", SessionKey("a", 7)),  # leading zeros are no digits more
     ],
 )
 def test_a_session_key_is_split_at_its_last_dot(key: str, expected: SessionKey) -> None:

@@ -8,6 +8,7 @@ transport in ``test_sending``.
 from __future__ import annotations
 
 import asyncio
+import fractions
 import json
 import random
 import threading
@@ -188,6 +189,23 @@ def test_an_unreachable_token_endpoint_fails_the_items_and_names_the_url(
     assert report.failed_count == 3 and report.accepted == 0
     assert AUTH_URL in report.failed[0].reason
     assert "ConnectError" in report.failed[0].reason
+
+
+def test_a_write_failed_for_want_of_a_token_leaves_the_later_write_of_its_key_free(
+    clients: Clients, api: FakeApi
+) -> None:
+    """No token, so no enrichment request: nothing of write 1 can land later. It is
+    superseded by write 2, which is tried in turn (and fails here for the same want of a
+    token, remembered), not failed unsent as after a write that may still land."""
+    first, later = items(1)[0], {**items(1)[0], "enrichmentNumber": 1}
+    api.token_replies.append(status(503))
+    report = clients.send(
+        [first, later], max_retries=0, max_batch_size=1, max_in_flight=1
+    )
+    assert report.superseded == 1
+    [failure] = report.failed
+    assert failure.index == 1 and "token endpoint" in failure.reason
+    assert "may still reach the server" not in failure.reason
 
 
 @pytest.mark.parametrize(
@@ -375,9 +393,14 @@ def test_options_are_checked() -> None:
     for bad in bad_options:
         with pytest.raises(ValueError):
             EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, **bad)
-    good = {"max_batch_size": 10, "timeout": 2, "send_deadline": MAX_SECONDS}
+    # any real number (numpy's register as numbers.Real too), any integer for counts
+    good: dict[str, Any] = {
+        "max_batch_size": 10,
+        "timeout": fractions.Fraction(5, 2),
+        "send_deadline": MAX_SECONDS,
+    }
     with EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, **good) as client:
-        assert client.settings.max_batch_size == 10 and client.timeout == 2.0
+        assert client.settings.max_batch_size == 10 and client.timeout == 2.5
     with pytest.raises(ValueError, match="integration_version 99"):
         EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, integration_version=99)
     with pytest.raises(UnsafeEndpointError):
@@ -466,12 +489,39 @@ def test_an_error_of_the_callers_code_ends_the_send_with_the_report(
         raise Full
 
     bad = {"userId": "bad", "sessionNumber": 0, "enrichment": VALID_WIRE}
-    source = [*items(600), bad]  # the bad item is in the second chunk
+    # the first item is bad: the callback raises while the other 499 items of the chunk
+    # are still to be decided; then 500 more that are never read
+    source = [bad, *items(999)]
     with pytest.raises(Full) as caught:
         clients.send(source, on_failure=on_failure, max_batch_size=100)
     report = caught.value.report  # type: ignore[attr-defined]
     assert isinstance(report, SendReport)
-    assert report.first_unfinished is not None and report.first_unfinished <= 600
+    # the failure the callback raised on is kept in the report, as all after it
+    assert report.rejected_count == 1 and len(report.rejected) == 1
+    # every item before first_unfinished has an outcome in the report (none was sent)
+    assert report.accepted == 0 and report.first_unfinished == 1
+
+
+def test_a_callback_raising_on_a_refused_batch_leaves_no_item_without_outcome(
+    clients: Clients, api: FakeApi
+) -> None:
+    """A batch of 10 refused (403): the callback raises on the first; all 10 still get
+    their outcome, kept in the report, and the same error ends the send."""
+
+    class Full(Exception):
+        pass
+
+    def on_failure(failure: object) -> None:
+        raise Full
+
+    api.replies.append(lambda request: httpx.Response(403, json={"errorMessage": "no"}))
+    with pytest.raises(Full) as caught:
+        clients.send(items(10), on_failure=on_failure)
+    report = caught.value.report  # type: ignore[attr-defined]
+    assert report.failed_count + report.rejected_count == 10
+    # the one the callback raised on is kept in the report, as the 9 after it
+    assert len(report.failed) + len(report.rejected) == 10
+    assert report.first_unfinished is None
 
 
 @pytest.mark.parametrize("shell", ["sync", "async"])
