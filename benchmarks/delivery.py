@@ -1,10 +1,13 @@
 """The delivery engine against a slow server, a refusing server and a dead endpoint.
 
     .venv/bin/python benchmarks/delivery.py [--items 40000] [--latency 0.05] [--runs 5]
+        [--max-in-flight N]
 
 Scenarios, each against a local server in another process (a thread per connection,
 TCP_NODELAY), the generated call-tracking client with its default settings unless said:
   latency     - every enrichment request answered after --latency seconds, any number at once
+                (--max-in-flight: the client's window, its default unless given; it also
+                applies to no-latency, and the goal's ceiling uses it)
   one-at-once - the same with max_in_flight=1 (what the client did before)
   no-latency  - the same client and server with no delay: the client's own limit
   refused     - a 500-item batch whose every item is refused for one reason: requests used
@@ -111,15 +114,19 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=40_000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--runs", type=int, default=5, help="runs per scenario (median)")
+    parser.add_argument("--max-in-flight", type=int, default=None)
     args = parser.parse_args()
     from call_tracking_enrichment.sending import DEFAULT_MAX_IN_FLIGHT
+
+    window = args.max_in_flight or DEFAULT_MAX_IN_FLIGHT
+    windowed = {"max_in_flight": args.max_in_flight} if args.max_in_flight else {}
 
     items = [wire_item(n) for n in range(args.items)]
     rates = {}
     for name, latency, options in (
-        ("latency", args.latency, {}),
+        ("latency", args.latency, windowed),
         ("one-at-once", args.latency, {"max_in_flight": 1}),
-        ("no-latency", 0.0, {}),
+        ("no-latency", 0.0, windowed),
     ):
         print(f"running {name}...", file=sys.stderr, flush=True)
         runs = []
@@ -129,12 +136,12 @@ def main() -> None:
                 assert report.accepted == args.items, report
                 runs.append(args.items / seconds)
         rates[name] = statistics.median(runs)
-    ceiling = min(DEFAULT_MAX_IN_FLIGHT * 500 / args.latency, rates["no-latency"])
+    ceiling = min(window * 500 / args.latency, rates["no-latency"])
     print(f"{'scenario':<12} {'items/s':>10}")
     for name, rate in rates.items():
         print(f"{name:<12} {rate:>10,.0f}")
     print(
-        f"latency / min({DEFAULT_MAX_IN_FLIGHT} x 500 / {args.latency:g} s, no-latency) = "
+        f"latency / min({window} x 500 / {args.latency:g} s, no-latency) = "
         f"{rates['latency'] / ceiling:.2f} (goal >= 0.8); latency / one-at-once = "
         f"{rates['latency'] / rates['one-at-once']:.1f} (goal >= 5)"
     )
