@@ -73,6 +73,10 @@ BREAKER_MIN_OUTAGE = 15.0
 retries wait at the most, so that a short outage costs retries, not the send."""
 LATE_ANSWER_GRACE = 1.0
 """Seconds after an attempt's deadline before the plan stops waiting for its answer."""
+_AFTER_FAILED_WRITE = (
+    "not sent: an earlier write of this key failed, and resending it after this one "
+    "would undo this one; resend them in order"
+)
 _AFTER_DOUBTFUL_WRITE = (
     "not sent: an earlier write of this key failed with no answer and may still reach "
     "the server, after this one; resend them in order once the endpoint is back"
@@ -236,8 +240,9 @@ class SendPlan:
         self.clock = clock
         self.report = SendReport()
         self._on_failure = on_failure
-        self._on_failure_error: Exception | None = None
-        """What ``on_failure`` raised: the send ends with it at the next action."""
+        self._on_failure_error: BaseException | None = None
+        """What ``on_failure`` raised: the send stops, and ends with it (at once for a
+        KeyboardInterrupt or a cancellation)."""
         self._secrets = secrets
         """What must never appear in a reason: the token in use, the client secret."""
         self._builder = BatchBuilder(
@@ -258,8 +263,9 @@ class SendPlan:
         self._busy: set[ItemKey] = set()
         """Keys of the batches that have no outcome yet (queued, waiting or in flight)."""
         self._waiting: dict[ItemKey, ValidItem] = {}
-        self._doubtful: set[ItemKey] = set()
-        """Keys of failed writes that may still reach the server (see ``_fail``)."""
+        self._failed_keys: dict[ItemKey, str] = {}
+        """Keys of the writes that failed, with why a later write of one is not sent
+        (see ``_fail``)."""
         """A later write of a busy key, held until the earlier one's outcome is known."""
         self._unsent: list[_Batch] = []
         """Batches never started when the send was stopped."""
@@ -287,9 +293,12 @@ class SendPlan:
 
     def next_action(self) -> Action:
         if self._on_failure_error is not None:
-            # The caller's callback raised: the send ends now, with that error and a
-            # report in which every decided item has its outcome (see _record).
-            return Finished(self.abandon().report, self._on_failure_error)
+            # The caller's callback raised: the send stops as stop() does (what is in
+            # flight finishes) and ends with that error, every decided item's outcome in
+            # the report (see _record); a KeyboardInterrupt or a cancellation ends it now.
+            if not isinstance(self._on_failure_error, Exception):
+                return self.abandon()
+            self.stop()
         now = self.clock()
         if (
             self._send_deadline is not None
@@ -392,7 +401,7 @@ class SendPlan:
         if self._stopped:
             self.report.first_unfinished = self._first_unfinished()
         logger.info("send finished: %s", self.report)
-        return Finished(self.report, self._input_error)
+        return Finished(self.report, self._on_failure_error or self._input_error)
 
     # -- the input ------------------------------------------------------------------
 
@@ -466,7 +475,7 @@ class SendPlan:
         return (
             self._closed is None
             and not self._waiting
-            and (not self._doubtful or self._doubtful.isdisjoint(keys))
+            and (not self._failed_keys or self._failed_keys.keys().isdisjoint(keys))
             and len(set(keys)) == len(keys)
         )
 
@@ -496,8 +505,8 @@ class SendPlan:
         return True
 
     def _admit(self, item: ValidItem, now: float) -> None:
-        if item.key in self._doubtful:
-            self._fail([item], _AFTER_DOUBTFUL_WRITE, None)
+        if item.key in self._failed_keys:
+            self._fail([item], self._failed_keys[item.key], None)
         elif item.key in self._busy:
             # Held back, closed or not: it fails (if it must) after the write before it,
             # so that the failures, resent in order, end with the last write.
@@ -825,8 +834,12 @@ class SendPlan:
         *,
         maybe_applied: bool = False,
     ) -> None:
-        """``items`` are ``failed``. ``maybe_applied``: they may still reach the server,
-        after anything sent now; no later write of their keys is sent in this send."""
+        """``items`` are ``failed``; no later write of their keys is sent in this send
+        (resending the failures in order must end with the last write). An item with a
+        later write of its key waiting is ``superseded`` instead, and that write goes;
+        unless ``maybe_applied``: it may still reach the server, after anything sent now.
+        """
+        held_back = _AFTER_DOUBTFUL_WRITE if maybe_applied else _AFTER_FAILED_WRITE
         for item in items:
             if item.key in self._waiting and not maybe_applied:
                 # A later write of this key goes next: resending this one would undo it.
@@ -835,8 +848,8 @@ class SendPlan:
             self._record(
                 ItemFailure(item.position, item.item, reason, None, status, "failed")
             )
-        if maybe_applied:
-            self._doubtful.update(item.key for item in items)
+            if self._closed is None:  # else every later item fails anyway
+                self._failed_keys.setdefault(item.key, held_back)
         self._free(items)
 
     def _record(self, failure: ItemFailure) -> None:
@@ -851,7 +864,7 @@ class SendPlan:
             return
         try:
             self._on_failure(failure)
-        except Exception as error:
+        except BaseException as error:  # Ctrl-C in the callback too
             # Raised in the middle of deciding a batch or a chunk: the decisions go on
             # (each failure from now on kept in the report), the send ends after them.
             self._on_failure_error = error

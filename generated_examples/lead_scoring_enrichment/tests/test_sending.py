@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -515,6 +515,95 @@ def test_a_doubtful_write_whose_retry_outlives_its_deadline_holds_back_its_key()
             run.clock.now = action.until
     assert sent == []
     assert [failure.item for failure in action.report.failed] == [first, later]
+
+
+def test_a_later_write_read_after_its_key_failed_is_held_back_too() -> None:
+    """Write 1 fails (503 after its retries) before write 2 is even read: sending write
+    2 would make the failures unsafe to resend (write 1, resent, would undo it). Write 2
+    fails unsent, after write 1 in the failures: resent in order, they end with it."""
+    first, later = write("k", 1), write("k", 2)
+    run = Run([], max_retries=0)
+    plan = run.plan
+    assert isinstance(plan.next_action(), ReadItems)
+    plan.items_read([first], paused=True)  # a pipe with nothing more for now
+    post = plan.next_action()
+    assert isinstance(post, Post) and users(post) == ["user-k"]
+    assert isinstance(plan.next_action(), ReadItems)
+    run.answer(post, 503)
+    plan.items_read([later])  # and the input ends
+    finished = plan.next_action()
+    assert isinstance(finished, Finished)
+    assert [failure.item for failure in finished.report.failed] == [first, later]
+    assert "an earlier write of this key failed" in finished.report.failed[1].reason
+
+
+class Full(Exception):
+    """What a caller's on_failure callback raises in these tests."""
+
+
+def raising(error: BaseException) -> Callable[[ItemFailure], None]:
+    def on_failure(failure: ItemFailure) -> None:
+        raise error
+
+    return on_failure
+
+
+def test_a_callback_raising_lets_what_is_in_flight_finish_then_ends_with_its_error() -> (
+    None
+):
+    """Post 1 refused, the callback raises: nothing more is read or started, post 2 still
+    has its answer (it counts), then the send ends with the callback's error."""
+    run = Run([item(n) for n in range(4)], max_batch_size=1)
+    error = Full()
+    run.plan = SendPlan(
+        run.plan.settings, LongestWait(), run.clock, on_failure=raising(error)
+    )
+    posts, _ = run.posts()
+    run.answer(posts[0], 403)
+    wait = run.next()
+    assert isinstance(wait, Wait)  # for the posts in flight: none is dropped
+    for post in posts[1:]:
+        run.answer(post)
+    finished = run.next()
+    assert isinstance(finished, Finished) and finished.error is error
+    assert finished.report.accepted == len(posts) - 1
+    assert finished.report.failed_count == 1 and len(finished.report.failed) == 1
+
+
+def test_a_callback_error_raised_when_the_send_deadline_closes_the_send_is_not_lost() -> (
+    None
+):
+    run = Run([item(0), item(1)], max_batch_size=1, send_deadline=5.0)
+    error = Full()
+    run.plan = SendPlan(
+        run.plan.settings, LongestWait(), run.clock, on_failure=raising(error)
+    )
+    posts, _ = run.posts()
+    for post in posts:
+        run.answer(post, 503, retry_after="100")
+    run.clock.now += 10  # the send deadline passes while both wait to be retried
+    finished = run.next()
+    assert isinstance(finished, Finished) and finished.error is error
+    assert finished.report.failed_count == 2 and len(finished.report.failed) == 2
+
+
+def test_ctrl_c_in_the_callback_still_gives_every_item_of_the_batch_its_outcome() -> (
+    None
+):
+    """A KeyboardInterrupt raised by the callback on the first of 10 refused items: the
+    other 9 still get theirs, then the send ends at once with the interrupt."""
+    run = Run([item(n) for n in range(10)])
+    interrupt = KeyboardInterrupt()
+    run.plan = SendPlan(
+        run.plan.settings, LongestWait(), run.clock, on_failure=raising(interrupt)
+    )
+    [post], _ = run.posts()
+    run.answer(post, 403)
+    finished = run.next()
+    assert isinstance(finished, Finished) and finished.error is interrupt
+    assert (
+        finished.report.failed_count == 10 and finished.report.first_unfinished is None
+    )
 
 
 def test_the_breaker_opens_when_the_outage_comes_of_age_not_at_the_next_failure() -> (
