@@ -76,6 +76,9 @@ BREAKER_MIN_OUTAGE = 15.0
 retries wait at the most, so that a short outage costs retries, not the send."""
 LATE_ANSWER_GRACE = 1.0
 """Seconds after an attempt's deadline before the plan stops waiting for its answer."""
+MAX_FAILED_KEYS = 100_000
+"""Keys of failed writes a send remembers (see ``SendPlan._fail``); past that, the rest of
+the send fails at once: so many failures are an outage, and memory stays bounded."""
 _AFTER_FAILED_WRITE = (
     "not sent: an earlier write of this key failed, and resending it after this one "
     "would undo this one; resend them in order"
@@ -854,6 +857,11 @@ class SendPlan:
             if self._closed is None:  # else every later item fails anyway
                 self._failed_keys.setdefault(item.key, held_back)
         self._free(items)
+        if len(self._failed_keys) >= MAX_FAILED_KEYS and self._closed is None:
+            self._close(
+                f"{MAX_FAILED_KEYS:,} writes failed in this send: the rest fails too "
+                "(each later write of their keys would have to be held back)"
+            )
 
     def _record(self, failure: ItemFailure) -> None:
         if failure.outcome == "rejected":

@@ -537,6 +537,25 @@ def test_a_later_write_read_after_its_key_failed_is_held_back_too() -> None:
     assert "an earlier write of this key failed" in finished.report.failed[1].reason
 
 
+def test_a_send_with_too_many_failed_writes_to_remember_fails_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each failed write's key is remembered for the rest of the send; past
+    MAX_FAILED_KEYS the send fails the rest at once, so memory stays bounded however
+    many items fail."""
+    monkeypatch.setattr(sending, "MAX_FAILED_KEYS", 3)
+    run = Run([item(n) for n in range(10)], max_batch_size=1, max_retries=0)
+    sent = []
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        sent.append(users(action))
+        run.answer(action, 503)
+    report = action.report
+    assert report.failed_count == 10 and report.accepted == 0
+    assert len(sent) < 10  # the rest failed unsent
+    assert "3 writes failed in this send" in report.failed[-1].reason
+
+
 class Full(Exception):
     """What a caller's on_failure callback raises in these tests."""
 
