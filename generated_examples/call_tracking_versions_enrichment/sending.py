@@ -349,6 +349,8 @@ class SendPlan:
         for queue in (self._ready, self._backoff):
             expired = [batch for batch in queue if now > batch.deadline]
             for batch in expired:
+                if batch not in queue:
+                    continue  # failing the one before closed the send, and failed it
                 queue.remove(batch)
                 reason = "not sent: its batch deadline passed while it waited"
                 if self._paused_until > now:

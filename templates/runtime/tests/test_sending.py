@@ -553,6 +553,33 @@ def test_a_send_with_too_many_failed_writes_to_remember_fails_the_rest(
     assert "3 writes failed in this send" in report.failed[-1].reason
 
 
+def test_the_cap_reached_while_queued_batches_expire_closes_the_send_cleanly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches queued behind a Retry-After pause outlive their deadline together; the
+    first to fail reaches MAX_FAILED_KEYS and closes the send, which fails the others:
+    the expiry goes on without failing them twice (it raised ValueError)."""
+    monkeypatch.setattr(sending, "MAX_FAILED_KEYS", 6)
+    run = Run(
+        [item(n) for n in range(14)],
+        max_batch_size=2,
+        max_retries=0,
+        batch_deadline=10.0,
+        max_in_flight=1,
+        failure_threshold=10**9,
+    )
+    [post], _ = run.posts()
+    run.answer(post, 503)
+    [post], _ = run.posts()
+    run.answer(post, 429, retry_after="100")  # 4 failed keys, and a pause
+    # the first batch to expire makes 6, the cap: the send closes, failing the others
+    run.clock.now += 20  # the queued batches' deadline passes during the pause
+    finished = run.finish()
+    report = finished.report
+    assert report.failed_count == 14 and report.accepted == 0
+    assert len({failure.index for failure in report.failed}) == 14  # each once
+
+
 class Full(Exception):
     """What a caller's on_failure callback raises in these tests."""
 
