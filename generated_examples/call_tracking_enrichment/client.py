@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
-from .errors import EnrichmentError, SendInterrupted
+from .errors import SendInterrupted
 from .integration import LATEST, VERSIONS
 from .report import ItemFailure, SendReport
 from .sending import (
@@ -94,14 +94,14 @@ _LONGEST_WAIT = 3600.0
 
 def _count(name: str, value: int, minimum: int) -> int:
     """``value`` as an int of at least ``minimum`` (an integer type, not a bool)."""
-    try:
-        number = operator.index(value) if not isinstance(value, bool) else None
-    except TypeError:
-        number = None
-    if number is None or number < minimum:
-        raise ValueError(
-            f"{name} must be a whole number of at least {minimum}, not {value!r}"
-        )
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError):
+            number = operator.index(value)
+            if number >= minimum:
+                return number
+    raise ValueError(
+        f"{name} must be a whole number of at least {minimum}, not {value!r}"
+    )
     return number
 
 
@@ -345,6 +345,12 @@ class BaseClient(Generic[HttpClient]):
             token.obtained_at,
         )
 
+    def _no_answer(self, url: str, error: Exception) -> NoAnswer:
+        """The outcome of a post that failed with ``error`` (raised by httpx)."""
+        return NoAnswer(
+            self._unreachable(url, error), maybe_applied=_maybe_applied(error)
+        )
+
     def _check_open(self) -> None:
         """A client whose own HTTP client was closed cannot send: say so before any item
         is read (``close()`` leaves a caller's ``http_client`` open, and usable)."""
@@ -476,6 +482,14 @@ class _AnswerBody:
         return len(self.content) >= MAX_ANSWER_BYTES
 
 
+def _without_token(unavailable: TokenUnavailable) -> NoAnswer:
+    """The outcome of a post that had no token: no request reached the enrichment
+    endpoint, so nothing of it can land later."""
+    return NoAnswer(
+        str(unavailable), unavailable.retry_after, False, maybe_applied=False
+    )
+
+
 def _maybe_applied(error: Exception) -> bool:
     """An attempt that failed with ``error`` may have reached the server: anything but
     a connection that was never made (or a URL never tried)."""
@@ -548,9 +562,6 @@ def _reporting(
     in (outcomes, not posts abandoned in flight)."""
     try:
         yield
-    except EnrichmentError as error:
-        error.report = plan.abandon().report
-        raise
     except KeyboardInterrupt as interrupt:
         answers_in()
         raise SendInterrupted(plan.abandon().report) from interrupt
@@ -561,10 +572,11 @@ def _reporting(
         cancelled.report = plan.abandon().report  # type: ignore[attr-defined]
         raise
     except Exception as error:
-        # The caller's own code (the items' iterable, an on_failure callback) or a misuse
-        # (the client closed under the send): the same error goes on, with the report,
-        # when it can hold one. No answer is given to the plan here: that would call
-        # on_failure again, which may be what raised.
+        # An EnrichmentError (refused credentials, an unsafe endpoint), the caller's own
+        # code (the items' iterable, an on_failure callback) or a misuse (the client
+        # closed under the send): the same error goes on, with the report, when it can
+        # hold one. No answer is given to the plan here: that would call on_failure
+        # again, which may be what raised.
         if getattr(error, "report", None) is None:
             with contextlib.suppress(AttributeError):
                 error.report = plan.abandon().report  # type: ignore[attr-defined]
@@ -785,19 +797,13 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         try:
             token = self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            # no request reached the enrichment endpoint: nothing of it can land later
-            return NoAnswer(
-                str(unavailable), unavailable.retry_after, False, maybe_applied=False
-            )
+            return _without_token(unavailable)
         request = self._post_request(post, token)
         try:
             with self._posting(request) as response:
                 content = self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return NoAnswer(
-                self._unreachable(request["url"], error),
-                maybe_applied=_maybe_applied(error),
-            )
+            return self._no_answer(request["url"], error)
         return self._answer(response, content, token)
 
     def _attempt_into(self, post: Post, done: _Outcomes) -> None:
@@ -959,19 +965,13 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         try:
             token = await self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
-            # no request reached the enrichment endpoint: nothing of it can land later
-            return NoAnswer(
-                str(unavailable), unavailable.retry_after, False, maybe_applied=False
-            )
+            return _without_token(unavailable)
         request = self._post_request(post, token)
         try:
             async with self._posting(request) as response:
                 content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return NoAnswer(
-                self._unreachable(request["url"], error),
-                maybe_applied=_maybe_applied(error),
-            )
+            return self._no_answer(request["url"], error)
         return self._answer(response, content, token)
 
     async def send(

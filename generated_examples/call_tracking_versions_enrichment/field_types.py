@@ -27,7 +27,6 @@ from pydantic import (
 MAX_STRING_BYTES = 50
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
-WIRE_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _check_string_bytes(value: str) -> str:
@@ -75,8 +74,8 @@ def _check_aware(value: datetime) -> datetime:
 def to_wire_datetime(value: datetime) -> str:
     """UTC, whole seconds: ``2024-03-10T12:00:00.5+02:00`` → ``2024-03-10T10:00:00Z``.
 
-    The year has four digits, as in ``WIRE_DATETIME_FORMAT`` (``strftime("%Y")`` gives
-    "999" for the year 999 on some platforms, and the server refuses that).
+    The year always has four digits (``strftime("%Y")`` gives "999" for the year 999 on
+    some platforms, and the server refuses that).
     """
     utc = value.astimezone(timezone.utc)
     return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"

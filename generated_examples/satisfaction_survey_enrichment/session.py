@@ -33,8 +33,8 @@ def parse_session_key(session_key: str) -> SessionKey:
     """Split ``"userId.sessionNumber"`` into its user ID and its session number.
 
     The session number is the part after the last dot: a positive integer written in
-    ASCII digits, at most ``INT_MAX`` as ``sessionNumber`` must be. ``InvalidSessionKey`` (a ``ValueError``) says what is wrong otherwise; its
-    message does not repeat the key.
+    ASCII digits, at most ``INT_MAX`` as ``sessionNumber`` must be. ``InvalidSessionKey``
+    (a ``ValueError``) says what is wrong otherwise; its message does not repeat the key.
     """
     if not isinstance(session_key, str):
         raise InvalidSessionKey(
