@@ -409,9 +409,24 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
     return findings
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process's umask."""
+    umask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``target`` whole or not at all. It keeps the mode of the file it replaces, and
+    a new one gets the mode any new file would (``mkstemp`` makes its file 0o600: a package
+    written so could not be read by another user, a CI job or a container's)."""
+    try:
+        mode = stat.S_IMODE(os.lstat(target).st_mode)
+    except FileNotFoundError:
+        mode = _new_file_mode()
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
+        os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
         os.replace(temporary, target)

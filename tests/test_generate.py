@@ -161,6 +161,28 @@ def test_regenerating_replaces_exactly_what_enrichgen_wrote(project: Path) -> No
     assert _check()[0] == 0
 
 
+def test_generated_files_get_the_mode_of_any_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written through a temporary file (made 0o600), they must still be readable by whoever
+    # the umask lets read a new file: another user, a CI job, a container.
+    shutil.copy(SCHEMAS / "call_tracking.json", tmp_path / "schema.json")
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o027)
+    try:
+        assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+        package = tmp_path / "vendor" / "call_tracking_enrichment"
+        modes = {path.stat().st_mode & 0o777 for path in package.rglob("*") if path.is_file()}
+        assert modes == {0o640}
+        # A file replaced on regenerating keeps the mode it had.
+        (package / "models.py").write_text("edited")
+        (package / "models.py").chmod(0o604)
+        assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+        assert (package / "models.py").stat().st_mode & 0o777 == 0o604
+    finally:
+        os.umask(previous)
+
+
 def test_generate_refuses_to_overwrite_a_foreign_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
