@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AuthenticationError
+from .errors import AuthenticationError, EnrichmentError
 from .retry import parse_retry_after
 from .server_text import clean
 
@@ -60,9 +60,10 @@ def token_request_body(
     return body
 
 
-class TokenUnavailable(Exception):
+class TokenUnavailable(EnrichmentError):
     """No token for now: the token endpoint could not be reached, or answered 408, 429 or
-    5xx. The batch that needed it is retried like any batch without an answer."""
+    5xx. The batch that needed it is retried like any batch without an answer; a direct
+    call of ``token()`` raises it."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)

@@ -42,7 +42,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
-from .errors import SendInterrupted
+from .errors import AuthenticationError, EnrichmentError, SendInterrupted
 from .integration import LATEST, VERSIONS
 from .report import ItemFailure, SendReport
 from .sending import (
@@ -99,7 +99,11 @@ def _count(name: str, value: int, minimum: int) -> int:
     raise ValueError(
         f"{name} must be a whole number of at least {minimum}, not {value!r}"
     )
-    return number
+
+
+def _what(value: object) -> str:
+    """What ``value`` is, without showing it."""
+    return "an empty str" if value == "" else f"a {type(value).__name__}"
 
 
 def _seconds(name: str, value: float) -> float:
@@ -140,6 +144,15 @@ class BaseClient(Generic[HttpClient]):
         failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
         integration_version: int | None = None,
     ) -> None:
+        for name, value in (("client_id", client_id), ("client_secret", client_secret)):
+            if not isinstance(value, str) or not value:
+                # the type alone: the value may be the secret
+                raise ValueError(f"{name} must be a non-empty str, not {_what(value)}")
+        if isinstance(allowed_hosts, (str, bytes)):
+            raise ValueError(
+                "allowed_hosts must be a collection of host names (a list, a set), "
+                "not one str"
+            )
         if (
             isinstance(project_id, bool)
             or not isinstance(project_id, int)
@@ -201,8 +214,9 @@ class BaseClient(Generic[HttpClient]):
         self._http: HttpClient = http_client or self._new_http_client()
         self._token: Token | None = None
         self._earlier_tokens: deque[str] = deque(maxlen=4)
-        self._token_failure: tuple[float, TokenUnavailable] | None = None
         """Tokens replaced lately: a late answer may still echo one."""
+        self._token_failure: tuple[float, EnrichmentError] | None = None
+        """When the last token request failed, and why."""
         self._rng = random.Random()
         self._pid = os.getpid()
         self._start_io()
@@ -242,23 +256,27 @@ class BaseClient(Generic[HttpClient]):
     def _usable_token(self, stale: object | None, asked: float = 0.0) -> Token | None:
         """The cached token, unless it is the one just refused or near its expiry.
 
-        A caller that asked at ``asked`` and waited for the lock while another tried the
-        token endpoint in vain gets that failure, not a request of its own: a dead token
-        endpoint is tried once per batch, not once per waiting thread or task.
+        Else a caller that asked at ``asked`` and waited for the lock while another tried
+        the token endpoint in vain gets that failure, not a request of its own: a dead
+        token endpoint is tried once per batch, and refused credentials once per send, not
+        once per waiting thread or task.
         """
+        token = self._token
+        if token is not None and token is not stale:
+            if not token.needs_renewal(self._clock()):
+                return token
         failure = self._token_failure
         if failure is not None and failure[0] >= asked > 0.0:
             raise failure[1]
-        token = self._token
-        if token is None or token is stale or token.needs_renewal(self._clock()):
-            return None
-        return token
+        return None
 
     @contextlib.contextmanager
     def _noting_token_failure(self) -> Iterator[None]:
+        """Records why the token request made in this block failed, for the callers
+        waiting for it (see ``_usable_token``)."""
         try:
             yield
-        except TokenUnavailable as error:
+        except (TokenUnavailable, AuthenticationError) as error:
             self._token_failure = (self._clock(), error)
             raise
 
@@ -551,6 +569,14 @@ def _drain(done: _Outcomes) -> list[tuple[Post, Answer | NoAnswer | Exception]]:
 
 
 @contextlib.contextmanager
+def _setting_on_exit(event: threading.Event) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        event.set()
+
+
+@contextlib.contextmanager
 def _reporting(
     plan: SendPlan, answers_in: Callable[[], None] = lambda: None
 ) -> Iterator[None]:
@@ -765,8 +791,12 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         if token is not None:
             return token
         asked = self._clock()
-        with self._token_lock, self._noting_token_failure():
-            return self._usable_token(stale, asked) or self._fetch_token()
+        with self._token_lock:
+            token = self._usable_token(stale, asked)
+            if token is None:
+                with self._noting_token_failure():
+                    token = self._fetch_token()
+            return token
 
     def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout
@@ -803,9 +833,14 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             return self._no_answer(request["url"], error)
         return self._answer(response, content, token)
 
-    def _attempt_into(self, post: Post, done: _Outcomes) -> None:
+    def _attempt_into(
+        self, post: Post, done: _Outcomes, send_ended: threading.Event
+    ) -> None:
         """``_attempt`` in a worker thread: its outcome goes to ``done``, and so does what
-        it raised (the sending thread raises it)."""
+        it raised (the sending thread raises it). Not made once the send has ended (it
+        raised): nothing would read the outcome."""
+        if send_ended.is_set():
+            return
         try:
             outcome: Answer | NoAnswer | Exception = self._attempt(post)
         except Exception as error:
@@ -833,13 +868,14 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         iterator = iter(items)
         running = 0
         done: _Outcomes = queue.SimpleQueue()
+        ended = threading.Event()
 
         def answers_in() -> None:
             for post, outcome in _drain(done):
                 if not isinstance(outcome, Exception):
                     _give_outcome(plan, post, outcome)
 
-        with _reporting(plan, answers_in):
+        with _reporting(plan, answers_in), _setting_on_exit(ended):
             while True:
                 if not done.empty():
                     # Answers first: each frees a place in flight, which a batch ready
@@ -851,7 +887,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
                     _give_read(plan, _read(iterator, action.count))
                     time.sleep(0)  # the GIL to the workers, whose answers wait for it
                 elif isinstance(action, Post):
-                    self._pool().submit(self._attempt_into, action, done)
+                    self._pool().submit(self._attempt_into, action, done, ended)
                     running += 1
                 elif isinstance(action, Finished):
                     return _end(action)
@@ -933,8 +969,11 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             self._token_lock = asyncio.Lock()
         asked = self._clock()
         async with self._token_lock:
-            with self._noting_token_failure():
-                return self._usable_token(stale, asked) or await self._fetch_token()
+            token = self._usable_token(stale, asked)
+            if token is None:
+                with self._noting_token_failure():
+                    token = await self._fetch_token()
+            return token
 
     async def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout

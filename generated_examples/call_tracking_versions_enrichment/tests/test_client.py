@@ -26,6 +26,7 @@ from .. import (
     AsyncEnrichmentClient,
     AuthenticationError,
     EnrichmentClient,
+    EnrichmentError,
     EnrichmentItem,
     SendControl,
     SendInterrupted,
@@ -408,6 +409,84 @@ def test_options_are_checked() -> None:
         EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, integration_version=99)
     with pytest.raises(UnsafeEndpointError):
         EnrichmentClient("id", SECRET, 42, auth_url="http://127.0.0.1\t:8000/token")
+
+
+def test_credentials_and_allowed_hosts_are_checked() -> None:
+    """An unset environment variable gives None: refused at once, without showing the
+    value; one host name given as a str would be a set of its characters."""
+    credentials: list[tuple[Any, Any]] = [
+        (None, SECRET),
+        ("id", None),
+        ("id", ""),
+        ("", SECRET),
+    ]
+    for client_id, secret in credentials:
+        with pytest.raises(ValueError, match="must be a non-empty str") as raised:
+            EnrichmentClient(client_id, secret, 42, auth_url=AUTH_URL)
+        assert SECRET not in str(raised.value)
+    with pytest.raises(ValueError, match="allowed_hosts must be a collection"):
+        EnrichmentClient("id", SECRET, 42, auth_url=AUTH_URL, allowed_hosts="a.example")
+
+
+def test_token_raises_enrichment_errors_and_prefers_a_fresh_token_to_a_past_failure(
+    api: FakeApi,
+) -> None:
+    api.token_replies.append(status(503))
+    with httpx.Client(transport=httpx.MockTransport(api)) as http:
+        with EnrichmentClient(
+            "client-id", SECRET, 42, auth_url=AUTH_URL, http_client=http
+        ) as client:
+            with pytest.raises(EnrichmentError, match="503"):
+                client.token()
+            failed_at = client._clock()
+            # A caller that asked before that failure, and got the lock after a later
+            # success, gets the token rather than the failure.
+            token = client.token()
+            assert client._usable_token(None, asked=failed_at - 1.0) is token
+            # Raising a recorded failure to a waiter does not record it again.
+            client._token = None
+            recorded = client._token_failure
+            with pytest.raises(EnrichmentError):
+                client._usable_token(None, asked=failed_at - 1.0)
+            assert client._token_failure is recorded
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_refused_credentials_are_asked_once_however_many_posts_wait(
+    kind: str, api: FakeApi
+) -> None:
+    """16 posts wait for the token; the credentials are refused: one request, not one per
+    post (an account can be locked for less), and no post after send raised."""
+    api.token_replies.append(status(401, {"error": "invalid_client"}))
+    options: dict[str, Any] = {"auth_url": AUTH_URL, "max_batch_size": 10}
+    if kind == "sync":
+        with httpx.Client(transport=httpx.MockTransport(api)) as http:
+            client = EnrichmentClient(
+                "client-id", SECRET, 42, http_client=http, **options
+            )
+            with pytest.raises(AuthenticationError):
+                client.send(items(200))
+            client._pool().shutdown(wait=True)  # the posts handed to workers are over
+            client.close()
+    else:
+
+        async def answer(request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(
+                0
+            )  # as a network would: the other posts start meanwhile
+            return api(request)
+
+        async def main() -> None:
+            transport = httpx.MockTransport(answer)
+            async with httpx.AsyncClient(transport=transport) as http:
+                async with AsyncEnrichmentClient(
+                    "client-id", SECRET, 42, http_client=http, **options
+                ) as client:
+                    with pytest.raises(AuthenticationError):
+                        await client.send(items(200))
+
+        asyncio.run(main())
+    assert len(api.token_requests) == 1 and api.batches == []
 
 
 def test_a_send_whose_deadlines_are_far_off_waits_in_bounded_steps(
