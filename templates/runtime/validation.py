@@ -122,11 +122,19 @@ def _model_adapter(item: Any) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[item])
 
 
-def _models_json(models: list[ItemEnvelope]) -> bytes:
+def _models_json(models: list[ItemEnvelope], version: IntegrationVersion) -> bytes:
     """The wire JSON of models of one type, comma-separated, exactly as ``to_wire`` gives
-    each: by alias, optional fields left unset or None left out."""
+    each: by alias, optional fields left unset or None left out.
+
+    The JSON is checked by the wire rules, for a model is not always valid:
+    ``model_copy(update=...)`` and ``model_construct`` skip validation. Raises
+    ``ValidationError``, or ``PydanticSerializationError`` for a value of a type the
+    model cannot encode.
+    """
     adapter = _model_adapter(type(models[0]))
-    return adapter.dump_json(models, by_alias=True, exclude_none=True)[1:-1]
+    text = adapter.dump_json(models, by_alias=True, exclude_none=True)
+    _adapter(version.item_wire).validate_json(text)
+    return text[1:-1]
 
 
 def _as_run(
@@ -147,11 +155,11 @@ def validate_run(
     is this version's ``EnrichmentItem``; else ``None``: ``validate_chunk`` tells which
     items are valid."""
     types = set(map(type, chunk))
-    if types == {version.item}:  # made by the models' rules: encoded, not validated
+    if types == {version.item}:
         try:
-            text = _models_json(chunk)
-        except PydanticSerializationError:
-            return None  # one was made with model_construct: validate_chunk tells which
+            text = _models_json(chunk, version)
+        except (ValidationError, PydanticSerializationError):
+            return None  # validate_chunk tells which model is invalid
         return _as_run(first_index, chunk, list(map(_MODEL_KEY, chunk)), text)
     if types != {dict}:
         return None
@@ -178,9 +186,14 @@ def _encode(adapter: ItemsAdapter, index: int, item: Any, valid: Any) -> ValidIt
     return ValidItem(index, item, _KEY(valid), wire)
 
 
-def _from_model(index: int, item: ItemEnvelope) -> ValidItem | InvalidItem:
+def _from_model(
+    index: int, item: ItemEnvelope, version: IntegrationVersion
+) -> ValidItem | InvalidItem:
     try:
-        return ValidItem(index, item, item.key, _models_json([item]))
+        return ValidItem(index, item, item.key, _models_json([item], version))
+    except ValidationError as error:  # changed by model_copy(update=...), unchecked
+        reason, field = _describe(error.errors(include_url=False))
+        return InvalidItem(index, item, reason, field)
     except PydanticSerializationError as error:
         # Made with model_construct (which checks nothing) from a value of the wrong
         # type: what can be told is that it cannot be encoded.
@@ -206,7 +219,7 @@ def validate_chunk(
     positions: list[int] = []
     for position, item in enumerate(chunk):
         if isinstance(item, version.item):
-            results[position] = _from_model(first_index + position, item)
+            results[position] = _from_model(first_index + position, item, version)
         elif isinstance(item, Mapping):
             mappings.append(item)
             positions.append(position)

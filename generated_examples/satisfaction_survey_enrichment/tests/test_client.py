@@ -558,6 +558,25 @@ def test_a_model_changed_after_it_was_made_is_checked_then_not_sent_unchecked(
     assert [entry["userId"] for entry in api.batches[0]] == [model.user_id]
 
 
+def test_a_model_copied_with_unchecked_updates_is_rejected_not_sent(
+    clients: Clients, api: FakeApi
+) -> None:
+    """model_copy(update=...) validates nothing: the wire rules check every model before
+    it is sent, alone or in a chunk of models."""
+    models = [EnrichmentItem.model_validate(item) for item in items(4)]
+    models[1] = models[1].model_copy(update={"session_number": 0})
+    models[3] = models[3].model_copy(update={"enrichment_number": 7})
+    report = clients.send(models)
+    assert report.accepted == 2 and report.rejected_count == 2
+    assert [failure.index for failure in report.rejected] == [1, 3]
+    assert [failure.field for failure in report.rejected] == [
+        "sessionNumber",
+        "enrichmentNumber",
+    ]
+    sent = [entry["userId"] for batch in api.batches for entry in batch]
+    assert sent == [models[0].user_id, models[2].user_id]
+
+
 def test_an_error_of_the_callers_code_ends_the_send_with_the_report(
     clients: Clients, api: FakeApi
 ) -> None:
