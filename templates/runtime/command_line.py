@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -342,13 +344,15 @@ class _Outcomes:
     line by line), the first few kept to be shown, the rest counted."""
 
     def __init__(
-        self, path: str | None, input_path: str, stdin: IO[bytes], resuming: bool
+        self, path: str | None, input_path: str, stdin: IO[bytes], start_line: int
     ) -> None:
         self.path = path
         self.shown: list[LineFailure] = []
         self.count = 0
         self.rejected = 0
         self.error: OSError | None = None
+        self.first_unwritten: int | None = None
+        """The first line whose failure is not in the file (it could not be written)."""
         self.on_error: Callable[[], None] = lambda: None
         self._out: TextIO | None = None
         if path is None:
@@ -359,10 +363,13 @@ class _Outcomes:
                 f"--failed-out {path} is {read}: write the failures elsewhere"
             )
         try:
-            # A resumed send adds to the failures of the run it resumes.
+            if start_line > 1:
+                # A resumed send adds to the failures of the run it resumes, less
+                # those it decides again.
+                _keep_failures_before(path, start_line)
             self._out = open(
                 path,
-                "a" if resuming else "w",
+                "a" if start_line > 1 else "w",
                 encoding="utf-8",
                 errors="backslashreplace",
             )
@@ -377,31 +384,84 @@ class _Outcomes:
             self.rejected += 1
         if len(self.shown) < SHOWN_FAILURES:
             self.shown.append(failure)
-        if self._out is not None and self.error is None:
+        if self._out is None:
+            return
+        if self.error is None:
             try:
                 # backslashreplace: a lone surrogate (from a "\\ud800" escape in the
                 # input) becomes the same JSON escape again.
                 self._out.write(failure.to_json() + "\n")
                 self._out.flush()
+                return
             except OSError as error:  # a full disk: stop, and say where to resume
                 self.error = error
                 self.on_error()
+        # Not in the file: the send must resume at this line at the latest.
+        if self.first_unwritten is None or failure.line < self.first_unwritten:
+            self.first_unwritten = failure.line
 
     def close(self) -> None:
         if self._out is not None:
-            self._out.close()
+            out, self._out = self._out, None
+            try:
+                out.close()
+            except OSError as error:  # what was buffered could not be written
+                self.error = self.error or error
 
     def print(self) -> None:
         for failure in sorted(self.shown, key=lambda failure: failure.line):
             print(failure.describe())
         if self.count > len(self.shown):
             more = self.count - len(self.shown)
-            hint = (
-                f" (all are in {self.path})"
-                if self.path
-                else " (--failed-out PATH lists all)"
-            )
+            if not self.path:
+                hint = " (--failed-out PATH lists all)"
+            elif self.first_unwritten is not None:
+                hint = (
+                    f" ({self.path} holds those before line {self.first_unwritten:,})"
+                )
+            else:
+                hint = f" (all are in {self.path})"
             print(f"... and {more:,} more{hint}")
+
+
+def _keep_failures_before(path: str, line: int) -> None:
+    """Rewrite the failures file ``path`` without the entries of ``line`` and after,
+    which the resumed send decides again: a stale failure left there, resent later,
+    would undo a later write of its key accepted meanwhile. Anything but a regular file
+    (a pipe, a terminal), and a line that is not an entry, is left as it is."""
+    try:
+        if not os.path.isfile(path):
+            return
+    except OSError:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}")
+    try:
+        with (
+            open(path, encoding="utf-8", errors="surrogateescape") as old,
+            open(temporary, "w", encoding="utf-8", errors="surrogateescape") as new,
+        ):
+            for text in old:
+                if _entry_line(text) < line:
+                    new.write(text)
+        shutil.copymode(
+            path, temporary
+        )  # items are customer data: keep who may read them
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _entry_line(text: str) -> int:
+    """The ``line`` of a failures file entry; 0 for anything else (kept)."""
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return 0
+    number = entry.get("line") if isinstance(entry, dict) else None
+    return number if type(number) is int else 0
 
 
 class _Reading:
@@ -536,18 +596,27 @@ class _Signals:
     def _handle(self, number: int, frame: FrameType | None) -> None:
         if self.control.stopping:
             self.control.abandon()
-            self.stderr.write(f"\n{PROGRAM}: abandoning what is in flight\n")
-            self.stderr.flush()
+            self._say(f"\n{PROGRAM}: abandoning what is in flight\n")
             # Also ends a read that waits for input (a pipe with nothing coming): send()
             # gives the exception the report of what was done until then.
             raise KeyboardInterrupt
-        else:
-            self.control.stop()
-            self.stderr.write(
-                f"\n{PROGRAM}: stopping: reading no more, finishing what is in flight "
-                "(again to abandon it)\n"
-            )
-        self.stderr.flush()
+        self.control.stop()
+        self._say(
+            f"\n{PROGRAM}: stopping: reading no more, finishing what is in flight "
+            "(again to abandon it)\n"
+        )
+
+    def _say(self, text: str) -> None:
+        """Write ``text`` from the handler. Straight to the file descriptor: the signal
+        may come while the progress line is being written, and a buffered stream
+        entered again from a handler raises RuntimeError."""
+        try:
+            descriptor = self.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # io.StringIO: no descriptor
+            self.stderr.write(text)
+            return
+        with contextlib.suppress(OSError):
+            os.write(descriptor, text.encode(errors="replace"))
 
 
 def _summary(path: str, report: SendReport, reading: _Reading, seconds: float) -> str:
@@ -558,6 +627,20 @@ def _summary(path: str, report: SendReport, reading: _Reading, seconds: float) -
         f"{failed:,} failed, {report.superseded:,} superseded "
         f"({report.requests:,} requests, {report.retries:,} retries, {seconds:.1f} s)"
     )
+
+
+def _resume_line(
+    reading: _Reading, report: SendReport, error: BaseException | None
+) -> int | None:
+    """Where to resume: before the first line with no outcome, or whose failure could
+    not be written; after the last line read when reading the file failed."""
+    resume = reading.resume_line(report)
+    if resume is None and isinstance(error, OSError):
+        resume = reading.last_line + 1
+    unwritten = reading.outcomes.first_unwritten
+    if unwritten is not None:
+        resume = unwritten if resume is None else min(resume, unwritten)
+    return resume
 
 
 def _send(
@@ -571,22 +654,26 @@ def _send(
             report = client.send(
                 reading, on_failure=reading.on_failure, control=control
             )
-        except (EnrichmentError, SendInterrupted) as raised:
-            if raised.report is None:
+        except (EnrichmentError, SendInterrupted, OSError) as raised:
+            # OSError: reading the file failed midway, after what was read was sent
+            reported: SendReport | None = getattr(raised, "report", None)
+            if reported is None:
                 raise
-            error, report = raised, raised.report
+            error, report = raised, reported
     reading.progress.finish()
-    reading.outcomes.print()
+    outcomes = reading.outcomes
+    outcomes.close()  # what a full disk refused is known before anything is promised
+    outcomes.print()
     print(_summary(path, report, reading, reading.progress.elapsed))
-    if isinstance(error, EnrichmentError):
+    if isinstance(error, (EnrichmentError, OSError)):
         print(f"{PROGRAM}: error: {error}", file=stderr)
-    if reading.outcomes.error is not None:
+    if outcomes.error is not None:
         print(
-            f"{PROGRAM}: error: cannot write {reading.outcomes.path}: "
-            f"{reading.outcomes.error.strerror}; the send stopped",
+            f"{PROGRAM}: error: cannot write {outcomes.path}: "
+            f"{outcomes.error.strerror}; the send stopped",
             file=stderr,
         )
-    resume = reading.resume_line(report)
+    resume = _resume_line(reading, report, error)
     if resume is not None:
         print(
             f"{PROGRAM}: stopped early: every line before {resume} has its outcome above"
@@ -597,7 +684,6 @@ def _send(
         if control.abandoning:
             # The requests left in flight hold worker threads that the interpreter would
             # wait for on exit: everything is written, so leave now.
-            reading.outcomes.close()
             sys.stdout.flush()
             stderr.flush()
             os._exit(1)
@@ -620,7 +706,7 @@ def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
     )
     progress = Progress(stderr, items, enabled=stderr.isatty())
     outcomes = _Outcomes(
-        arguments.failed_out, arguments.file, stdin, arguments.start_line > 1
+        arguments.failed_out, arguments.file, stdin, arguments.start_line
     )
     reading = _Reading(items, progress, outcomes, arguments.start_line)
     try:

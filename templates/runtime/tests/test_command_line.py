@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 from ..command_line import main
 from ..integration import FIELD_TYPES
-from ..report import SendReport
+from ..report import ItemFailure, SendReport
 from .test_models import VALID_WIRE
 
 SECRET = "do-not-print-this-secret"
@@ -376,15 +377,91 @@ def test_failed_out_is_json_any_reader_can_read_even_for_nan_and_infinities(
     assert run("validate", str(failed_out)) == 1  # read back, and refused again
 
 
-def test_a_resumed_run_adds_to_the_failed_out_file(tmp_path: Path) -> None:
+def test_a_resumed_run_adds_to_the_failed_out_file_what_it_decides_again(
+    tmp_path: Path,
+) -> None:
+    """The entries of the lines it reads again are replaced, not repeated: a stale
+    failure of a key left there, resent later, would undo a later write of that key
+    accepted meanwhile. Lines that are not entries are kept; so is the file's mode."""
     path = jsonl(tmp_path, "{not json", json.dumps(item("a")), "{still not json")
     failed_out = tmp_path / "failed.jsonl"
     assert run("validate", path, "--failed-out", str(failed_out)) == 1
+    with failed_out.open("a") as written:
+        written.write("a note of mine\n")
+    failed_out.chmod(0o600)
     assert (
         run("validate", path, "--failed-out", str(failed_out), "--start-line", "3") == 1
     )
-    lines = [json.loads(line)["line"] for line in failed_out.read_text().splitlines()]
-    assert lines == [1, 3, 3]
+    entries = failed_out.read_text().splitlines()
+    assert entries[1] == "a note of mine"
+    lines = [json.loads(entries[0])["line"], json.loads(entries[2])["line"]]
+    assert lines == [1, 3] and len(entries) == 3
+    assert failed_out.stat().st_mode & 0o777 == 0o600
+
+
+class _FailingAll(_Recorded):
+    """Stands in for ``EnrichmentClient``: every item failed, told as it is decided."""
+
+    def send(self, items: Any, **options: Any) -> SendReport:
+        report = SendReport()
+        for index, one in enumerate(items):
+            options["on_failure"](
+                ItemFailure(index, one, "not delivered", outcome="failed")
+            )
+            report.failed_count += 1
+        return report
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_failures_that_could_not_be_written_are_where_the_send_resumes(
+    tmp_path: Path,
+    recorded: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk: the failures not in the file are not promised to be there, and the
+    resume line comes before the first of them."""
+    from .. import command_line
+
+    monkeypatch.setattr(command_line, "EnrichmentClient", _FailingAll)
+    monkeypatch.setenv("CS_CLIENT_SECRET", SECRET)
+    path = jsonl(tmp_path, *(json.dumps(item(f"u{n}")) for n in range(50)))
+    assert run("send", path, "--failed-out", "/dev/full") == 1
+    captured = capsys.readouterr()
+    assert "cannot write /dev/full: No space left on device" in captured.err
+    assert "resume with --start-line 1" in captured.err
+    assert "all are in" not in captured.out
+    assert "(/dev/full holds those before line 1)" in captured.out
+
+
+class _BrokenInput(_Recorded):
+    """Stands in for ``EnrichmentClient``: reading the input fails after some items."""
+
+    def send(self, items: Any, **options: Any) -> SendReport:
+        report = SendReport()
+        for _ in itertools.islice(items, 3):
+            report.accepted += 1
+        error = OSError(5, "Input/output error")
+        error.report = report  # type: ignore[attr-defined]
+        raise error
+
+
+def test_a_file_that_cannot_be_read_midway_gets_a_summary_and_a_resume_line(
+    tmp_path: Path,
+    recorded: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from .. import command_line
+
+    monkeypatch.setattr(command_line, "EnrichmentClient", _BrokenInput)
+    monkeypatch.setenv("CS_CLIENT_SECRET", SECRET)
+    path = jsonl(tmp_path, *(json.dumps(item(f"u{n}")) for n in range(12)))
+    assert run("send", path) == 1
+    captured = capsys.readouterr()
+    assert "3 accepted" in captured.out
+    assert "error: [Errno 5] Input/output error" in captured.err
+    assert "resume with --start-line 4" in captured.err
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
@@ -394,3 +471,32 @@ def test_a_failed_out_file_that_cannot_be_written_is_one_line(
     path = jsonl(tmp_path, "{not json", json.dumps(item("a")))
     assert run("validate", path, "--failed-out", "/dev/full") == 1
     assert "cannot write /dev/full: No space left on device" in capsys.readouterr().err
+
+
+def test_the_signal_handler_writes_past_a_stream_that_is_being_written() -> None:
+    """A signal that comes while the progress line is written: writing to that stream
+    again from the handler raises RuntimeError (reentrant call) in CPython, so the
+    handler writes to the file descriptor."""
+    import signal
+
+    from ..command_line import _Signals
+    from ..sending import SendControl
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        stderr = os.fdopen(write_end, "w")
+
+        def busy(text: str) -> int:
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name=2>")
+
+        stderr.write = busy  # type: ignore[method-assign]
+        control = SendControl()
+        signals = _Signals(control, stderr)
+        signals._handle(signal.SIGINT, None)
+        assert control.stopping
+        with pytest.raises(KeyboardInterrupt):
+            signals._handle(signal.SIGINT, None)
+        assert control.abandoning
+        stderr.close()
+        said = pipe.read().decode()
+    assert "stopping: reading no more" in said and "abandoning" in said
