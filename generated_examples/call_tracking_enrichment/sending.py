@@ -222,6 +222,13 @@ class _Batch:
             return contents.keys
         return map(_KEY, contents)
 
+    @property
+    def first_position(self) -> int:
+        contents = self.contents
+        if isinstance(contents, ValidRun):
+            return contents.first_position
+        return min(item.position for item in contents)
+
     def make_body(self, builder: BatchBuilder) -> bytes:
         contents = self.contents
         if isinstance(contents, ValidRun):
@@ -274,6 +281,11 @@ class SendPlan:
         (see ``_fail``)."""
         """A later write of a busy key, held until the earlier one's outcome is known."""
         self._unsent: list[_Batch] = []
+        self._unsettled: int | None = None
+        """Lowered to the first position a call decides outcomes from, and put back when
+        the call ends: an exception that breaks into the call (a Ctrl-C, which comes
+        between any two steps) leaves it lowered, and the send resumes there at the
+        latest (``_first_unfinished``), whatever the call had decided."""
         """Batches never started when the send was stopped."""
         self._read = 0
         self._reading = True
@@ -319,8 +331,8 @@ class SendPlan:
         self._expire(now)
         if self._backoff:
             for due in [b for b in self._backoff if b.not_before <= now]:
+                self._ready.appendleft(due)  # in both a moment, never in neither
                 self._backoff.remove(due)
-                self._ready.appendleft(due)
         while True:
             ready = self._next_ready(now)
             if ready is not None:
@@ -351,11 +363,13 @@ class SendPlan:
             for batch in expired:
                 if batch not in queue:
                     continue  # failing the one before closed the send, and failed it
+                settled = self._unsettle(batch.first_position)
                 queue.remove(batch)
                 reason = "not sent: its batch deadline passed while it waited"
                 if self._paused_until > now:
                     reason += " (the server asked to wait with Retry-After)"
                 self._fail_batch(batch, reason, None)
+                self._unsettled = settled
 
     def _next_ready(self, now: float) -> _Batch | None:
         """The batch to post now, if any (taken out of the queue).
@@ -417,20 +431,30 @@ class SendPlan:
         """The answer to ``ReadItems``: the items read (fewer than asked: the input
         ended, unless it ``paused``: it has nothing more for now, and what is held goes
         without waiting for a full batch)."""
+        settled = self._unsettle(self._read)
         if len(items) < VALIDATION_CHUNK and not paused:
             self._reading = False
             self._input_ended = True
         self._admit_chunk(items)
         if paused and self._builder.count and not self._stopped:
             self._enqueue(self._builder.flush(), self.clock())
+        self._unsettled = settled
 
     def input_failed(self, error: BaseException, items: list[object]) -> None:
         """Reading the input raised ``error`` after ``items``: they are still sent, then the
         send raises ``error``."""
+        settled = self._unsettle(self._read)
         self._reading = False
         self._input_ended = True
         self._input_error = error
         self._admit_chunk(items)
+        self._unsettled = settled
+
+    def _unsettle(self, position: int) -> int | None:
+        """Lower ``_unsettled`` to ``position`` for a call; returns what to put back."""
+        settled = self._unsettled
+        self._unsettled = position if settled is None else min(settled, position)
+        return settled
 
     def _admit_chunk(self, items: list[object]) -> None:
         now = self.clock()
@@ -566,15 +590,23 @@ class SendPlan:
         positions += [item.position for item in self._waiting.values()]
         if not self._input_ended:
             positions.append(self._read)
+        if self._unsettled is not None:
+            positions.append(self._unsettled)
         return min(positions) if positions else None
 
     # -- answers --------------------------------------------------------------------
 
     def post_answered(self, post: Post, answer: Answer) -> None:
         """The endpoint answered ``post``."""
-        batch = self._in_flight.pop(post, None)
+        batch = self._in_flight.get(post)
         if batch is None:
             return  # abandoned
+        settled = self._unsettle(batch.first_position)
+        del self._in_flight[post]
+        self._answered(batch, answer)
+        self._unsettled = settled
+
+    def _answered(self, batch: _Batch, answer: Answer) -> None:
         self.report.requests += 1
         status = answer.status
         verdict = classify(status)
@@ -624,9 +656,15 @@ class SendPlan:
 
     def post_failed(self, post: Post, failure: NoAnswer) -> None:
         """``post`` got no usable answer."""
-        batch = self._in_flight.pop(post, None)
+        batch = self._in_flight.get(post)
         if batch is None:
             return  # abandoned
+        settled = self._unsettle(batch.first_position)
+        del self._in_flight[post]
+        self._not_answered(batch, failure)
+        self._unsettled = settled
+
+    def _not_answered(self, batch: _Batch, failure: NoAnswer) -> None:
         if failure.reached_endpoint:
             self.report.requests += 1
         logger.info("batch of %d items: %s", batch.count, failure.reason)
@@ -905,12 +943,16 @@ class SendPlan:
         logger.warning("%s", reason)
         self._closed = reason
         parts = [*self._ready, *self._backoff]
+        positions = [part.first_position for part in parts]
+        positions += [item.position for item in self._builder.pending[:1]]  # in order
+        settled = self._unsettle(min(positions)) if positions else self._unsettled
         self._ready.clear()
         self._backoff.clear()
         for part in parts:
             self._fail_batch(part, reason, None)
         if not self._stopped:  # else they stay unfinished: first_unfinished covers them
             self._fail(self._builder.flush(), reason, None)
+        self._unsettled = settled
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
 

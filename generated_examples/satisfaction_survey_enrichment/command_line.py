@@ -597,12 +597,13 @@ class _Signals:
             signal.signal(number, handler)
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
+        # Neither signal raises: an exception breaking into the send wherever it is
+        # could leave a batch with no outcome. The send looks at the control at least
+        # every SendControl.POLL_SECONDS, and a read from a pipe pauses once a second.
         if self.control.stopping:
             self.control.abandon()
             self._say(f"\n{PROGRAM}: abandoning what is in flight\n")
-            # Also ends a read that waits for input (a pipe with nothing coming): send()
-            # gives the exception the report of what was done until then.
-            raise KeyboardInterrupt
+            return
         self.control.stop()
         self._say(
             f"\n{PROGRAM}: stopping: reading no more, finishing what is in flight "

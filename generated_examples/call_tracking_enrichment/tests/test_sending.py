@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -971,3 +972,57 @@ def test_a_paused_input_has_what_is_held_posted_then_is_read_again() -> None:
     finished = plan.next_action()
     assert isinstance(finished, Finished)
     assert finished.report.accepted == 3 and finished.report.rejected_count == 1
+
+
+class _InterruptOn(logging.Handler):
+    """Raises KeyboardInterrupt on a log record, as a Ctrl-C coming at that step would."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.start = start
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.start):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["an answer", "no answer", "a chunk read"])
+def test_an_interrupt_inside_the_plan_leaves_no_item_without_an_outcome_before_resuming(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C comes between any two steps: one in the middle of deciding a batch's
+    outcome, or of admitting a chunk, must not lose its items (no outcome, and before
+    ``first_unfinished``, so a resumed send would skip them)."""
+    run = Run([item(n) for n in range(30)], max_batch_size=10)
+    posts, _ = run.posts()
+    assert len(posts) == 3
+    if where == "a chunk read":
+        # Ctrl-C while validating the next chunk (the new items 30 to 39)
+        def interrupted(*arguments: Any) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(sending, "validate_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run.plan.items_read([item(n) for n in range(30, 40)])
+        run.answer(posts[1])
+        lost_from = 30
+    else:
+        handler = _InterruptOn("batch of 10 items")
+        sending.logger.addHandler(handler)
+        level = sending.logger.level
+        sending.logger.setLevel(logging.DEBUG)  # setLevel: the logger caches its level
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                if where == "an answer":
+                    run.answer(posts[1])
+                else:
+                    run.plan.post_failed(posts[1], NoAnswer("read timed out"))
+        finally:
+            sending.logger.removeHandler(handler)
+            sending.logger.setLevel(level)
+        lost_from = 10
+    for post in (posts[0], posts[2]):  # the answers already in (the shells give them)
+        run.answer(post)
+    report = run.plan.abandon().report
+    assert report.first_unfinished is not None and report.first_unfinished <= lost_from
+    assert report.accepted >= report.first_unfinished  # each item before it has one
