@@ -40,7 +40,14 @@ _JOINERS = frozenset({"\u200c", "\u200d"})  # ZERO WIDTH NON-JOINER, ZERO WIDTH 
 _STRUCTURE = json.loads(
     resources.files("generator").joinpath("integration_schema.json").read_text("utf-8")
 )
-_VALIDATOR = jsonschema.Draft202012Validator(_STRUCTURE)
+# A JSON integer is one written as such: 1.0 and 1e2 (floats once read) are refused, for the
+# generated code and the wire carry the number as written.
+_INTEGERS_AS_WRITTEN = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, type_checker=_INTEGERS_AS_WRITTEN
+)(_STRUCTURE)
 
 _JSON_TYPE_NAMES = {
     "string": "a string",
@@ -123,7 +130,12 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         return [("", f"the field type must be a string, one of {', '.join(FIELD_TYPES)}; got {_describe(value)}")]
     if kind == "type":
         expected = _JSON_TYPE_NAMES.get(str(error.validator_value), str(error.validator_value))
-        return [("", f"must be {expected}, not {_describe(error.instance)}")]
+        value = error.instance
+        if expected == "a whole number" and isinstance(value, float):
+            if value.is_integer():
+                return [("", f"must be a whole number written without a decimal point or exponent: {int(value)}, not {value!r}")]
+            return [("", f"must be a whole number, not {value!r}")]
+        return [("", f"must be {expected}, not {_describe(value)}")]
     if kind == "minItems":
         return [("", "the schema needs at least one field")]
     if kind == "minLength":
@@ -299,6 +311,15 @@ def _all_problems(path: str, document: Any, fallback_name: str) -> list[Problem]
             Problem(
                 path,
                 f"the file name {fallback_name!r} gives no package name: add a \"name\" key",
+                pointer="/",
+            )
+        )
+    if "name" not in document and package_identifier(fallback_name) and not is_package_name(package_identifier(fallback_name)):
+        problems.append(
+            Problem(
+                path,
+                f"the file name {fallback_name!r} must give an ASCII package name: add a "
+                '"name" key with ASCII letters',
                 pointer="/",
             )
         )

@@ -305,6 +305,41 @@ def test_hostile_schema_text_reaches_the_code_only_as_data(tmp_path: Path) -> No
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
+def test_a_package_vendored_under_a_non_ascii_parent_still_sends(tmp_path: Path) -> None:
+    """The User-Agent names the package itself, not the path it is vendored under: a
+    non-ASCII parent package made every send raise UnicodeEncodeError."""
+    parent = tmp_path / "données"
+    shutil.copytree(EXAMPLES / "call_tracking_enrichment", parent / "call_tracking_enrichment")
+    (parent / "__init__.py").write_text("")
+    script = textwrap.dedent(
+        """
+        import httpx
+        from données.call_tracking_enrichment import EnrichmentClient
+        from données.call_tracking_enrichment.tests.test_models import VALID_WIRE
+
+        agents = []
+
+        def answer(request):
+            if request.url.path.endswith("/token"):
+                return httpx.Response(200, json={"access_token": "t", "endpoint": "http://127.0.0.1:9"})
+            agents.append(request.headers["user-agent"])
+            return httpx.Response(200, json={"success": True})
+
+        with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+            client = EnrichmentClient(
+                "id", "secret", 1, auth_url="http://127.0.0.1:9/v1/oauth/token", http_client=http
+            )
+            report = client.send([{"userId": "u", "sessionNumber": 1, "enrichment": VALID_WIRE}])
+        print(report.accepted, sorted(set(agents)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 1) == ["1", "['call_tracking_enrichment/enrichgen']\n"]
+
+
 def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
     """A non-editable install (the wheel alone, outside the checkout) generates a package."""
     wheel_dir = tmp_path / "wheel"

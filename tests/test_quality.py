@@ -106,3 +106,28 @@ def test_a_vendored_package_passes_mypy_strict_from_the_repository_root(tmp_path
     )
     _run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
          "/dev/null", ".", cwd=tmp_path)
+
+
+def test_a_schema_with_no_optional_field_gives_a_package_that_passes_every_gate(
+    tmp_path: Path,
+) -> None:
+    """The example schemas all have optional fields: one without any imported NotRequired
+    for nothing (ruff F401)."""
+    import json
+
+    from conftest import enrichgen
+
+    schema = tmp_path / "all_required.json"
+    schema.write_text(json.dumps({"fields": [
+        {"name": "answered", "type": "BOOL", "optional": False},
+        {"name": "started_at", "type": "DATETIME", "optional": False},
+    ]}))
+    assert enrichgen("generate", str(schema), "--out", str(tmp_path)).exit_code == 0
+    package = "all_required_enrichment"
+    _run(sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
+         "--target-version", "py310", *RUFF_RULES, package, cwd=tmp_path)
+    _run(sys.executable, "-m", "black", "--check", "--quiet", "--target-version", "py310",
+         package, cwd=tmp_path)
+    _run(sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
+         "/dev/null", package, cwd=tmp_path)
+    _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", package, cwd=tmp_path)

@@ -112,7 +112,13 @@ def test_a_missing_file_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None
         ({"fields": [{"name": "a", "type": "INT", "optional": None}]}, "true or false"),
         ({"fields": [{"name": "x" * 31, "type": "INT", "optional": False}]}, "31 bytes"),
         ({"fields": "nope"}, "must be a list"),
-        ({"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 1.5}, "whole number"),
+        ({"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 1.5}, "whole number, not 1.5"),
+        # read as a float: the package would carry 1.0 where the API wants 1
+        (
+            {"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 1.0},
+            "without a decimal point or exponent: 1, not 1.0",
+        ),
+        ({"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 1e400}, "not inf"),
     ],
 )
 def test_single_rules(tmp_path: Path, document: object, fragment: str) -> None:
@@ -121,3 +127,15 @@ def test_single_rules(tmp_path: Path, document: object, fragment: str) -> None:
     result = enrichgen("validate", str(path))
     assert result.exit_code == 1
     assert fragment in result.stderr
+
+
+def test_a_file_name_that_gives_no_ascii_package_name_needs_a_name_key(tmp_path: Path) -> None:
+    """The stem gives the package's name when the schema has none; a non-ASCII one would
+    go into the User-Agent header, which only takes ASCII."""
+    path = tmp_path / "δεδομένα.json"
+    path.write_text(json.dumps({"fields": [{"name": "a", "type": "INT", "optional": False}]}))
+    result = enrichgen("validate", str(path))
+    assert result.exit_code == 1
+    assert "the file name 'δεδομένα' must give an ASCII package name: add a \"name\" key" in result.stderr
+    path.write_text(json.dumps({"name": "calls", "fields": [{"name": "a", "type": "INT", "optional": False}]}))
+    assert enrichgen("validate", str(path)).exit_code == 0

@@ -71,7 +71,11 @@ from .token import (
 
 logger = logging.getLogger(__package__)
 
-USER_AGENT = f"{__package__}/enrichgen"
+USER_AGENT = f"{(__package__ or '').rpartition('.')[2]}/enrichgen".encode(
+    "ascii", "replace"
+).decode()
+"""The package's own name, not where it is vendored (``vendor.données.<package>``), in
+ASCII as a header must be."""
 MAX_ANSWER_BYTES = 64 * 1024
 """Bytes of an answer read at most: enough for any error body, and no more."""
 
