@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import shlex
 import stat
 import tempfile
 from dataclasses import dataclass, replace
@@ -114,9 +115,13 @@ def inside(package_dir: Path, relative: object) -> Path:
         try:
             resolved = root.joinpath(*parts[:depth]).resolve()
         except (OSError, RuntimeError):  # a loop of symbolic links
-            raise UnsafePathError("cannot be resolved (a loop of symbolic links)") from None
+            raise UnsafePathError(
+                "cannot be resolved (a loop of symbolic links)"
+            ) from None
         if resolved == root or root not in resolved.parents:
-            raise UnsafePathError("leads outside the package directory through a symbolic link")
+            raise UnsafePathError(
+                "leads outside the package directory through a symbolic link"
+            )
     return resolved
 
 
@@ -143,7 +148,9 @@ def _read_regular_file(path: Path) -> bytes | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
-        raise OutputError(f"cannot be read: {error.strerror or type(error).__name__}") from None
+        raise OutputError(
+            f"cannot be read: {error.strerror or type(error).__name__}"
+        ) from None
     # Looked at before os.fdopen, which refuses a directory with an error of its own.
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
@@ -162,7 +169,9 @@ def _why_not_a_directory(path: Path) -> str | None:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "is a symbolic link to nothing" if os.path.islink(path) else None
-    except OSError as error:  # a loop of symbolic links, a directory on the way not searchable
+    except (
+        OSError
+    ) as error:  # a loop of symbolic links, a directory on the way not searchable
         return f"cannot be used: {error.strerror or type(error).__name__}"
     return None if stat.S_ISDIR(mode) else "exists and is not a directory"
 
@@ -187,7 +196,10 @@ def _blocked_directories(package_dir: Path, paths: list[str]) -> dict[str, str]:
 
 
 def _under(path: str, directories: dict[str, str]) -> bool:
-    return any(path == directory or path.startswith(f"{directory}/") for directory in directories)
+    return any(
+        path == directory or path.startswith(f"{directory}/")
+        for directory in directories
+    )
 
 
 def _read_manifest(package_dir: Path) -> dict[str, Any] | None:
@@ -238,10 +250,17 @@ def _unsafe_entries(recorded: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
     def lines(data: bytes | None) -> list[str]:
-        return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
+        return (
+            []
+            if data is None
+            else data.decode("utf-8", "replace").splitlines(keepends=True)
+        )
 
     diff = difflib.unified_diff(
-        lines(old), lines(new), fromfile=f"{path} (on disk)", tofile=f"{path} (generated)"
+        lines(old),
+        lines(new),
+        fromfile=f"{path} (on disk)",
+        tofile=f"{path} (generated)",
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
@@ -249,10 +268,15 @@ def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
 def _schema_hashes(manifest: dict[str, Any]) -> dict[str, Any]:
     """``{integrationVersion: sha256 of its schema file}`` as the manifest records them."""
     entries = manifest.get("integrations")
-    if isinstance(entries, list) and entries and all(
-        isinstance(entry, dict) and "sha256" in entry for entry in entries
+    if (
+        isinstance(entries, list)
+        and entries
+        and all(isinstance(entry, dict) and "sha256" in entry for entry in entries)
     ):
-        return {str(entry.get("integrationVersion")): entry.get("sha256") for entry in entries}
+        return {
+            str(entry.get("integrationVersion")): entry.get("sha256")
+            for entry in entries
+        }
     return {"?": manifest.get("schema_sha256")}  # enrichgen 0.1: one schema, no version
 
 
@@ -277,6 +301,83 @@ def _why_out_of_date(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "out of date: " + (" and ".join(reasons) or "the generator's output changed")
 
 
+def _recorded_command_problem(
+    package_dir: Path, old: dict[str, Any], new: dict[str, Any]
+) -> str | None:
+    """Why the command recorded in ``old`` would not regenerate this package from the
+    schemas being checked (``new`` is what this run would record), or None.
+
+    Its spelling may differ from this run's (a schema reached by another name, ``--package``
+    given or not); what it does may not: a pull request could otherwise change the command
+    the next teammate runs, and ``--check`` would stay green.
+    """
+    command = old.get("command")
+    if command == new.get("command"):
+        return None
+    if not isinstance(command, str):
+        return "it has none"
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return "it cannot be read as a command"
+    if words[:2] != ["enrichgen", "generate"]:
+        return "it does not run 'enrichgen generate'"
+    schemas: list[str] = []
+    options: dict[str, str] = {}
+    rest = iter(words[2:])
+    for word in rest:
+        if word in ("--out", "--package") and word not in options:
+            value = next(rest, None)
+            if value is None:
+                return f"its {word} has no value"
+            options[word] = value
+        elif word.startswith("-"):
+            return f"it holds {one_line(word)!r}, which enrichgen does not record"
+        else:
+            schemas.append(word)
+    base = package_dir.parent.parent
+    out = options.get("--out")
+    if out is None or not _same_file(base / out, package_dir.parent):
+        return "its --out is not the directory that holds this package"
+    if options.get("--package", package_dir.name) != package_dir.name:
+        return f"its --package is not {package_dir.name}"
+    entries = new.get("integrations") or []
+    if len(schemas) != len(entries):
+        return (
+            f"it names {len(schemas)} schema(s), not the {len(entries)} being checked"
+        )
+    for recorded, entry in zip(schemas, entries, strict=True):
+        if not _same_schema(base / recorded, base / entry["path"], entry["sha256"]):
+            return f"it names {one_line(recorded)!r}, not the schema {entry['path']!r}"
+    old_entries = old.get("integrations")
+    paths = (
+        [e.get("path") for e in old_entries if isinstance(e, dict)]
+        if isinstance(old_entries, list)
+        else []
+    )
+    if paths != schemas:
+        return "its schemas are not the ones the manifest lists"
+    return None
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return False
+
+
+def _same_schema(recorded: Path, checked: Path, digest: str) -> bool:
+    """``recorded`` is the schema file being checked, or a copy of it."""
+    if _same_file(recorded, checked):
+        return True
+    try:
+        data = _read_regular_file(recorded.parent.resolve() / recorded.name)
+    except (OutputError, OSError, ValueError):
+        return False
+    return data is not None and sha256(data) == digest
+
+
 def _on_disk(package_dir: Path) -> list[str]:
     """Every file and link under ``package_dir`` (relative, sorted), caches left out.
 
@@ -288,9 +389,13 @@ def _on_disk(package_dir: Path) -> list[str]:
         for name in sorted(subdirectories):
             if os.path.islink(os.path.join(directory, name)):
                 found.append((relative / name).as_posix())
-        subdirectories[:] = sorted(d for d in subdirectories if d not in IGNORED_DIRECTORIES)
+        subdirectories[:] = sorted(
+            d for d in subdirectories if d not in IGNORED_DIRECTORIES
+        )
         found.extend(
-            (relative / name).as_posix() for name in names if not name.endswith(IGNORED_SUFFIXES)
+            (relative / name).as_posix()
+            for name in names
+            if not name.endswith(IGNORED_SUFFIXES)
         )
     return sorted(found)
 
@@ -306,14 +411,22 @@ def _is_foreign(package_dir: Path, manifest: dict[str, Any] | None) -> bool:
 
 
 def _content(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest without how the command was spelled (the command, the schema paths)."""
-    content = {key: value for key, value in manifest.items() if key != "command"}
+    """The manifest without how the command was spelled (the command, the schema paths:
+    ``_recorded_command_problem`` checks what they say), and without the version of black,
+    which matters only through the files' bytes (compared on their own)."""
+    content = {
+        key: value
+        for key, value in manifest.items()
+        if key not in ("command", "black_version")
+    }
     entries = content.get("integrations")
     if isinstance(entries, list):
         content["integrations"] = [
-            {key: value for key, value in entry.items() if key != "path"}
-            if isinstance(entry, dict)
-            else entry
+            (
+                {key: value for key, value in entry.items() if key != "path"}
+                if isinstance(entry, dict)
+                else entry
+            )
             for entry in entries
         ]
     return content
@@ -324,7 +437,9 @@ def _same_manifest_content(actual: bytes, expected: bytes) -> bool:
         on_disk = json.loads(actual)
     except ValueError:
         return False
-    return isinstance(on_disk, dict) and _content(on_disk) == _content(json.loads(expected))
+    return isinstance(on_disk, dict) and _content(on_disk) == _content(
+        json.loads(expected)
+    )
 
 
 def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
@@ -360,7 +475,9 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
         try:
             actual = _read_regular_file(inside(package_dir, path))
         except OutputError as error:
-            findings.append(Finding(path, f"in the way: it {error}", fix=FIX_IN_THE_WAY))
+            findings.append(
+                Finding(path, f"in the way: it {error}", fix=FIX_IN_THE_WAY)
+            )
             continue
         if actual is None:
             findings.append(Finding(path, "missing", _diff(path, None, expected)))
@@ -390,16 +507,43 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
             old = _read_regular_file(inside(package_dir, path))
         except OutputError as error:
             findings.append(
-                Finding(path, f"no longer generated, and in the way: it {error}", fix=FIX_IN_THE_WAY)
+                Finding(
+                    path,
+                    f"no longer generated, and in the way: it {error}",
+                    fix=FIX_IN_THE_WAY,
+                )
             )
             continue
         if old is not None:
             findings.append(
-                Finding(path, "out of date: no longer generated", _diff(path, old, None))
+                Finding(
+                    path, "out of date: no longer generated", _diff(path, old, None)
+                )
             )
+    problem = (
+        _recorded_command_problem(package_dir, old_manifest, new_manifest)
+        if old_manifest
+        else None
+    )
+    if problem is not None and not any(
+        finding.path == MANIFEST_NAME for finding in findings
+    ):
+        expected = files[MANIFEST_NAME]
+        actual = _read_regular_file(inside(package_dir, MANIFEST_NAME)) or b""
+        findings.append(
+            Finding(
+                MANIFEST_NAME,
+                f"its recorded command would not regenerate this package: {problem}",
+                _diff(MANIFEST_NAME, actual, expected),
+            )
+        )
     if package_dir.is_dir():
         findings.extend(
-            Finding(path, "not generated by enrichgen (remove it or move it elsewhere)", fix=FIX_STRAY)
+            Finding(
+                path,
+                "not generated by enrichgen (remove it or move it elsewhere)",
+                fix=FIX_STRAY,
+            )
             for path in _on_disk(package_dir)
             if path not in files and path not in recorded and not _under(path, blocked)
         )
@@ -424,7 +568,9 @@ def _write_atomically(target: Path, data: bytes) -> None:
         mode = stat.S_IMODE(os.lstat(target).st_mode)
     except FileNotFoundError:
         mode = _new_file_mode()
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}."
+    )
     try:
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as stream:
@@ -490,10 +636,16 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
     for path, data in sorted(files.items()):
         target = entries[path]
         # A link inside the package is replaced by the file itself, never written through.
-        current = None if target.is_symlink() else _read_current(target, package_dir / path)
+        current = (
+            None if target.is_symlink() else _read_current(target, package_dir / path)
+        )
         if current == data:
             continue
-        if current is not None and path in recorded and recorded[path] != sha256(current):
+        if (
+            current is not None
+            and path in recorded
+            and recorded[path] != sha256(current)
+        ):
             warnings.append(f"{package_dir / path}: overwrote changes made by hand")
         changed[path] = data
     stale = sorted(set(recorded) - set(files))
@@ -568,4 +720,6 @@ def _read_current(target: Path, shown: Path) -> bytes | None:
     try:
         return _read_regular_file(target)
     except OutputError as error:
-        raise OutputError(f"{shown} {error}: move it away, then generate again") from None
+        raise OutputError(
+            f"{shown} {error}: move it away, then generate again"
+        ) from None
