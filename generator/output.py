@@ -19,6 +19,7 @@ import difflib
 import json
 import os
 import shlex
+import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, replace
@@ -115,13 +116,9 @@ def inside(package_dir: Path, relative: object) -> Path:
         try:
             resolved = root.joinpath(*parts[:depth]).resolve()
         except (OSError, RuntimeError):  # a loop of symbolic links
-            raise UnsafePathError(
-                "cannot be resolved (a loop of symbolic links)"
-            ) from None
+            raise UnsafePathError("cannot be resolved (a loop of symbolic links)") from None
         if resolved == root or root not in resolved.parents:
-            raise UnsafePathError(
-                "leads outside the package directory through a symbolic link"
-            )
+            raise UnsafePathError("leads outside the package directory through a symbolic link")
     return resolved
 
 
@@ -148,9 +145,7 @@ def _read_regular_file(path: Path) -> bytes | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
-        raise OutputError(
-            f"cannot be read: {error.strerror or type(error).__name__}"
-        ) from None
+        raise OutputError(f"cannot be read: {error.strerror or type(error).__name__}") from None
     # Looked at before os.fdopen, which refuses a directory with an error of its own.
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
@@ -169,9 +164,7 @@ def _why_not_a_directory(path: Path) -> str | None:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "is a symbolic link to nothing" if os.path.islink(path) else None
-    except (
-        OSError
-    ) as error:  # a loop of symbolic links, a directory on the way not searchable
+    except OSError as error:  # a loop of symbolic links, a directory on the way not searchable
         return f"cannot be used: {error.strerror or type(error).__name__}"
     return None if stat.S_ISDIR(mode) else "exists and is not a directory"
 
@@ -196,10 +189,7 @@ def _blocked_directories(package_dir: Path, paths: list[str]) -> dict[str, str]:
 
 
 def _under(path: str, directories: dict[str, str]) -> bool:
-    return any(
-        path == directory or path.startswith(f"{directory}/")
-        for directory in directories
-    )
+    return any(path == directory or path.startswith(f"{directory}/") for directory in directories)
 
 
 def _read_manifest(package_dir: Path) -> dict[str, Any] | None:
@@ -250,17 +240,10 @@ def _unsafe_entries(recorded: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
     def lines(data: bytes | None) -> list[str]:
-        return (
-            []
-            if data is None
-            else data.decode("utf-8", "replace").splitlines(keepends=True)
-        )
+        return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
 
     diff = difflib.unified_diff(
-        lines(old),
-        lines(new),
-        fromfile=f"{path} (on disk)",
-        tofile=f"{path} (generated)",
+        lines(old), lines(new), fromfile=f"{path} (on disk)", tofile=f"{path} (generated)"
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
@@ -268,15 +251,10 @@ def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
 def _schema_hashes(manifest: dict[str, Any]) -> dict[str, Any]:
     """``{integrationVersion: sha256 of its schema file}`` as the manifest records them."""
     entries = manifest.get("integrations")
-    if (
-        isinstance(entries, list)
-        and entries
-        and all(isinstance(entry, dict) and "sha256" in entry for entry in entries)
+    if isinstance(entries, list) and entries and all(
+        isinstance(entry, dict) and "sha256" in entry for entry in entries
     ):
-        return {
-            str(entry.get("integrationVersion")): entry.get("sha256")
-            for entry in entries
-        }
+        return {str(entry.get("integrationVersion")): entry.get("sha256") for entry in entries}
     return {"?": manifest.get("schema_sha256")}  # enrichgen 0.1: one schema, no version
 
 
@@ -389,13 +367,9 @@ def _on_disk(package_dir: Path) -> list[str]:
         for name in sorted(subdirectories):
             if os.path.islink(os.path.join(directory, name)):
                 found.append((relative / name).as_posix())
-        subdirectories[:] = sorted(
-            d for d in subdirectories if d not in IGNORED_DIRECTORIES
-        )
+        subdirectories[:] = sorted(d for d in subdirectories if d not in IGNORED_DIRECTORIES)
         found.extend(
-            (relative / name).as_posix()
-            for name in names
-            if not name.endswith(IGNORED_SUFFIXES)
+            (relative / name).as_posix() for name in names if not name.endswith(IGNORED_SUFFIXES)
         )
     return sorted(found)
 
@@ -422,11 +396,9 @@ def _content(manifest: dict[str, Any]) -> dict[str, Any]:
     entries = content.get("integrations")
     if isinstance(entries, list):
         content["integrations"] = [
-            (
-                {key: value for key, value in entry.items() if key != "path"}
-                if isinstance(entry, dict)
-                else entry
-            )
+            {key: value for key, value in entry.items() if key != "path"}
+            if isinstance(entry, dict)
+            else entry
             for entry in entries
         ]
     return content
@@ -437,9 +409,7 @@ def _same_manifest_content(actual: bytes, expected: bytes) -> bool:
         on_disk = json.loads(actual)
     except ValueError:
         return False
-    return isinstance(on_disk, dict) and _content(on_disk) == _content(
-        json.loads(expected)
-    )
+    return isinstance(on_disk, dict) and _content(on_disk) == _content(json.loads(expected))
 
 
 def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
@@ -475,9 +445,7 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
         try:
             actual = _read_regular_file(inside(package_dir, path))
         except OutputError as error:
-            findings.append(
-                Finding(path, f"in the way: it {error}", fix=FIX_IN_THE_WAY)
-            )
+            findings.append(Finding(path, f"in the way: it {error}", fix=FIX_IN_THE_WAY))
             continue
         if actual is None:
             findings.append(Finding(path, "missing", _diff(path, None, expected)))
@@ -507,18 +475,12 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
             old = _read_regular_file(inside(package_dir, path))
         except OutputError as error:
             findings.append(
-                Finding(
-                    path,
-                    f"no longer generated, and in the way: it {error}",
-                    fix=FIX_IN_THE_WAY,
-                )
+                Finding(path, f"no longer generated, and in the way: it {error}", fix=FIX_IN_THE_WAY)
             )
             continue
         if old is not None:
             findings.append(
-                Finding(
-                    path, "out of date: no longer generated", _diff(path, old, None)
-                )
+                Finding(path, "out of date: no longer generated", _diff(path, old, None))
             )
     problem = (
         _recorded_command_problem(package_dir, old_manifest, new_manifest)
@@ -539,11 +501,7 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
         )
     if package_dir.is_dir():
         findings.extend(
-            Finding(
-                path,
-                "not generated by enrichgen (remove it or move it elsewhere)",
-                fix=FIX_STRAY,
-            )
+            Finding(path, "not generated by enrichgen (remove it or move it elsewhere)", fix=FIX_STRAY)
             for path in _on_disk(package_dir)
             if path not in files and path not in recorded and not _under(path, blocked)
         )
@@ -553,11 +511,15 @@ def check_package(package_dir: Path, files: dict[str, bytes]) -> list[Finding]:
     return findings
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0o666 less the process's umask."""
+def _umask() -> int:
     umask = os.umask(0o022)  # the only way to read it is to set it
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process's umask."""
+    return 0o666 & ~_umask()
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -568,9 +530,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
         mode = stat.S_IMODE(os.lstat(target).st_mode)
     except FileNotFoundError:
         mode = _new_file_mode()
-    descriptor, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}."
-    )
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as stream:
@@ -636,16 +596,10 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
     for path, data in sorted(files.items()):
         target = entries[path]
         # A link inside the package is replaced by the file itself, never written through.
-        current = (
-            None if target.is_symlink() else _read_current(target, package_dir / path)
-        )
+        current = None if target.is_symlink() else _read_current(target, package_dir / path)
         if current == data:
             continue
-        if (
-            current is not None
-            and path in recorded
-            and recorded[path] != sha256(current)
-        ):
+        if current is not None and path in recorded and recorded[path] != sha256(current):
             warnings.append(f"{package_dir / path}: overwrote changes made by hand")
         changed[path] = data
     stale = sorted(set(recorded) - set(files))
@@ -668,16 +622,15 @@ def _write_changes(
     directory holding a few files and no manifest would be refused by the next run as not
     enrichgen's), and ``OutputError`` names what could not be done and why.
     """
+    if not os.path.lexists(package_dir):
+        _write_new_package(package_dir, changed)
+        return
     steps = [("written", path) for path in sorted(changed) if path != MANIFEST_NAME]
     steps += [("deleted", path) for path in stale]
     steps += [("written", MANIFEST_NAME)] if MANIFEST_NAME in changed else []
     created: list[Path] = []  # what did not exist before, in the order it was made
     action, shown = "created", package_dir
     try:
-        for directory in _missing_directories(package_dir):
-            shown = directory
-            directory.mkdir()
-            created.append(directory)
         for step, path in steps:
             target = entries[path]
             if step == "deleted":
@@ -704,6 +657,44 @@ def _write_changes(
         ) from None
 
 
+def _write_new_package(package_dir: Path, files: dict[str, bytes]) -> None:
+    """Write a package that does not exist yet whole or not at all: into a hidden directory
+    beside it, renamed into place once complete. A run killed half-way leaves no package
+    directory the next run would refuse as not enrichgen's (only, if killed outright, that
+    hidden directory)."""
+    created: list[Path] = []
+    action, shown = "created", package_dir.parent
+    try:
+        for directory in _missing_directories(package_dir.parent):
+            shown = directory
+            directory.mkdir()
+            created.append(directory)
+        shown = package_dir
+        staging = Path(tempfile.mkdtemp(dir=package_dir.parent, prefix=f".{package_dir.name}."))
+        try:
+            os.chmod(staging, 0o777 & ~_umask())
+            for path, data in sorted(files.items()):
+                action, shown = "written", package_dir / path
+                target = staging / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(target, data)
+            action, shown = "created", package_dir
+            os.rename(staging, package_dir)  # fails if another run made it meanwhile
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as error:
+        _remove(created)
+        reason = error.strerror or type(error).__name__
+        raise OutputError(
+            f"{shown} cannot be {action}: {reason}: fix that or choose another --out, then "
+            "generate again"
+        ) from None
+    except BaseException:
+        _remove(created)
+        raise
+
+
 def _remove(created: list[Path]) -> None:
     """Remove what a failed run created, the last first; what cannot be removed is left."""
     for path in reversed(created):
@@ -720,6 +711,4 @@ def _read_current(target: Path, shown: Path) -> bytes | None:
     try:
         return _read_regular_file(target)
     except OutputError as error:
-        raise OutputError(
-            f"{shown} {error}: move it away, then generate again"
-        ) from None
+        raise OutputError(f"{shown} {error}: move it away, then generate again") from None

@@ -30,14 +30,7 @@ def _regen_commands() -> list[list[str]]:
     versioned = [f"integration_schemas/{path.name}" for path in VERSIONED_SCHEMAS]
     return [
         ["generate", *single, "--out", "generated_examples"],
-        [
-            "generate",
-            *versioned,
-            "--out",
-            "generated_examples",
-            "--package",
-            VERSIONED_PACKAGE,
-        ],
+        ["generate", *versioned, "--out", "generated_examples", "--package", VERSIONED_PACKAGE],
     ]
 
 
@@ -59,19 +52,14 @@ def _tree(root: Path) -> dict[str, bytes]:
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in sorted(root.rglob("*"))
         if path.is_file()
-        and not any(
-            part.startswith(".") or part == "__pycache__"
-            for part in path.relative_to(root).parts
-        )
+        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts)
     }
 
 
 def test_golden_records_match_file_by_file(tmp_path: Path) -> None:
     fresh = _tree(_generate_like_make_regen(tmp_path))
     committed = _tree(EXAMPLES)
-    assert sorted(fresh) == sorted(
-        committed
-    ), "run `make regen` to update generated_examples/"
+    assert sorted(fresh) == sorted(committed), "run `make regen` to update generated_examples/"
     for path, data in fresh.items():
         assert committed[path] == data, (
             f"generated_examples/{path} differs from what enrichgen generates: "
@@ -89,10 +77,7 @@ def test_output_is_identical_under_any_hash_seed(tmp_path: Path) -> None:
         for arguments in _regen_commands():
             subprocess.run(
                 [sys.executable, "-m", "generator", *arguments],
-                cwd=workdir,
-                env=env,
-                check=True,
-                capture_output=True,
+                cwd=workdir, env=env, check=True, capture_output=True,
             )
         trees.append(_tree(workdir / "generated_examples"))
     assert trees[0] == trees[1] == trees[2]
@@ -187,9 +172,7 @@ def test_generated_files_get_the_mode_of_any_new_file(
     try:
         assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
         package = tmp_path / "vendor" / "call_tracking_enrichment"
-        modes = {
-            path.stat().st_mode & 0o777 for path in package.rglob("*") if path.is_file()
-        }
+        modes = {path.stat().st_mode & 0o777 for path in package.rglob("*") if path.is_file()}
         assert modes == {0o640}
         # A file replaced on regenerating keeps the mode it had.
         (package / "models.py").write_text("edited")
@@ -214,32 +197,15 @@ def test_generate_refuses_to_overwrite_a_foreign_directory(
     assert (foreign / "precious.py").read_text() == "x = 1\n"
 
 
-def test_package_option_and_its_limits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_package_option_and_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     shutil.copy(SCHEMAS / "call_tracking.json", "a.json")
     shutil.copy(SCHEMAS / "lead_scoring.json", "b.json")
-    assert (
-        enrichgen(
-            "generate", "a.json", "b.json", "--out", "o", "--package", "x"
-        ).exit_code
-        == 2
-    )
-    assert (
-        enrichgen(
-            "generate", "a.json", "--out", "o", "--package", "not valid"
-        ).exit_code
-        == 2
-    )
-    assert (
-        enrichgen("generate", "a.json", "--out", "o", "--package", "calls").exit_code
-        == 0
-    )
+    assert enrichgen("generate", "a.json", "b.json", "--out", "o", "--package", "x").exit_code == 2
+    assert enrichgen("generate", "a.json", "--out", "o", "--package", "not valid").exit_code == 2
+    assert enrichgen("generate", "a.json", "--out", "o", "--package", "calls").exit_code == 0
     assert (tmp_path / "o" / "calls" / "models.py").exists()
-    manifest = json.loads(
-        (tmp_path / "o" / "calls" / "enrichgen-manifest.json").read_text()
-    )
+    manifest = json.loads((tmp_path / "o" / "calls" / "enrichgen-manifest.json").read_text())
     assert manifest["command"] == "enrichgen generate a.json --out o --package calls"
 
 
@@ -304,7 +270,8 @@ def test_hostile_schema_text_reaches_the_code_only_as_data(tmp_path: Path) -> No
     package = tmp_path / "out" / "hostile_enrichment"
     for source in package.rglob("*.py"):
         compile(source.read_bytes(), str(source), "exec")
-    probe = textwrap.dedent("""
+    probe = textwrap.dedent(
+        """
         import json, sys
         from hostile_enrichment import Enrichment, integration
         fields = {
@@ -317,51 +284,35 @@ def test_hostile_schema_text_reaches_the_code_only_as_data(tmp_path: Path) -> No
             "description": integration.INTEGRATION_DESCRIPTION,
             "types": integration.FIELD_TYPES,
         }, sys.stdout)
-        """)
+        """
+    )
     output = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path / "out",
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", probe], cwd=tmp_path / "out", check=True,
+        capture_output=True, text=True,
     ).stdout
     seen = json.loads(output)
     assert seen["label"] == schema["label"]
     assert seen["description"] == schema["description"]
     for field in fields:
         assert seen["fields"][field["name"]] == {
-            "title": field["label"],
-            "description": field["description"],
+            "title": field["label"], "description": field["description"]
         }
         assert seen["types"][field["name"]] == field["type"]
     tests = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "hostile_enrichment",
-        ],
-        cwd=tmp_path / "out",
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "hostile_enrichment"],
+        cwd=tmp_path / "out", capture_output=True, text=True,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
-def test_a_package_vendored_under_a_non_ascii_parent_still_sends(
-    tmp_path: Path,
-) -> None:
+def test_a_package_vendored_under_a_non_ascii_parent_still_sends(tmp_path: Path) -> None:
     """The User-Agent names the package itself, not the path it is vendored under: a
     non-ASCII parent package made every send raise UnicodeEncodeError."""
     parent = tmp_path / "données"
-    shutil.copytree(
-        EXAMPLES / "call_tracking_enrichment", parent / "call_tracking_enrichment"
-    )
+    shutil.copytree(EXAMPLES / "call_tracking_enrichment", parent / "call_tracking_enrichment")
     (parent / "__init__.py").write_text("")
-    script = textwrap.dedent("""
+    script = textwrap.dedent(
+        """
         import httpx
         from données.call_tracking_enrichment import EnrichmentClient
         from données.call_tracking_enrichment.tests.test_models import VALID_WIRE
@@ -380,82 +331,39 @@ def test_a_package_vendored_under_a_non_ascii_parent_still_sends(
             )
             report = client.send([{"userId": "u", "sessionNumber": 1, "enrichment": VALID_WIRE}])
         print(report.accepted, sorted(set(agents)))
-        """)
+        """
+    )
     result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split(" ", 1) == [
-        "1",
-        "['call_tracking_enrichment/enrichgen']\n",
-    ]
+    assert result.stdout.split(" ", 1) == ["1", "['call_tracking_enrichment/enrichgen']\n"]
 
 
 def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
     """A non-editable install (the wheel alone, outside the checkout) generates a package."""
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheel_dir),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(wheel_dir), str(ROOT)],
+        check=True, capture_output=True,
     )
     target = tmp_path / "site"
     [wheel] = wheel_dir.glob("enrichgen-*.whl")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True, capture_output=True,
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     where = subprocess.run(
         [sys.executable, "-c", "import generator; print(generator.__file__)"],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+        cwd=tmp_path, env=env, check=True, capture_output=True, text=True,
     ).stdout
     assert where.startswith(str(target))
     shutil.copy(SCHEMAS / "lead_scoring.json", tmp_path / "lead_scoring.json")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            "lead_scoring.json",
-            "--out",
-            "out",
-        ],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "generator", "generate", "lead_scoring.json", "--out", "out"],
+        cwd=tmp_path, env=env, check=True, capture_output=True,
     )
     assert (tmp_path / "out" / "lead_scoring_enrichment" / "client.py").exists()
 
@@ -482,9 +390,7 @@ def test_the_command_is_recorded_relative_to_the_output_directorys_parent(
     )
     assert manifest["command"] == "enrichgen generate schemas/calls.json --out vendor"
     assert manifest["command_directory"] == "../.."
-    assert [entry["path"] for entry in manifest["integrations"]] == [
-        "schemas/calls.json"
-    ]
+    assert [entry["path"] for entry in manifest["integrations"]] == ["schemas/calls.json"]
 
 
 def test_check_passes_whatever_the_spelling_and_the_working_directory(
@@ -493,14 +399,7 @@ def test_check_passes_whatever_the_spelling_and_the_working_directory(
     spellings = [
         (repository, ["./schemas/calls.json", "--out", "vendor/"]),
         (repository, ["schemas/calls.json", "--out", "./vendor"]),
-        (
-            repository,
-            [
-                str(repository / "schemas" / "calls.json"),
-                "--out",
-                f"{repository / 'vendor'}/",
-            ],
-        ),
+        (repository, [str(repository / "schemas" / "calls.json"), "--out", f"{repository / 'vendor'}/"]),
         (repository / "schemas", ["calls.json", "--out", "../vendor"]),
         (repository.parent, ["repo/schemas/calls.json", "--out", "repo/vendor"]),
         (repository.parent, ["link/schemas/calls.json", "--out", "link/vendor/"]),
@@ -510,9 +409,7 @@ def test_check_passes_whatever_the_spelling_and_the_working_directory(
     for cwd, arguments in spellings:
         monkeypatch.chdir(cwd)
         result = enrichgen("generate", *arguments, "--check")
-        assert (
-            result.exit_code == 0
-        ), f"{cwd} {arguments}: {result.stderr}{result.stdout}"
+        assert result.exit_code == 0, f"{cwd} {arguments}: {result.stderr}{result.stdout}"
         # Regenerating with that spelling writes the same bytes, the manifest included.
         assert enrichgen("generate", *arguments).exit_code == 0
         assert _tree(repository / "vendor") == before, arguments
@@ -643,12 +540,7 @@ def test_adding_an_optional_field_changes_only_the_schema_dependent_files(
     before = _tree(repository / "vendor")
     schema = json.loads(Path("schemas/calls.json").read_text())
     schema["fields"].append(
-        {
-            "name": "queue_seconds",
-            "type": "INT",
-            "optional": True,
-            "label": "Time in queue",
-        }
+        {"name": "queue_seconds", "type": "INT", "optional": True, "label": "Time in queue"}
     )
     Path("schemas/calls.json").write_text(json.dumps(schema, indent=2))
     assert enrichgen("generate", "schemas/calls.json", "--out", "vendor").exit_code == 0

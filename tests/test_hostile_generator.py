@@ -432,6 +432,33 @@ def test_a_write_failing_half_way_leaves_nothing_that_stops_the_next_run(
     assert enrichgen("generate", "schema.json", "--out", str(out), "--check").exit_code == 0
 
 
+def test_a_new_package_interrupted_half_way_leaves_nothing_in_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a kill) while a new package is written: it goes into a hidden directory
+    renamed into place once complete, so no half package is left for the next run to refuse
+    as not enrichgen's."""
+    from generator import output
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SCHEMAS / "call_tracking.json", "schema.json")
+    written = []
+    real_write = output._write_atomically
+
+    def write_then_interrupt(target: Path, data: bytes) -> None:
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(target)
+        real_write(target, data)
+
+    monkeypatch.setattr(output, "_write_atomically", write_then_interrupt)
+    assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code != 0  # Aborted
+    assert len(written) == 5 and list(tmp_path.iterdir()) == [tmp_path / "schema.json"]
+    monkeypatch.setattr(output, "_write_atomically", real_write)
+    assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+    assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
+
+
 # --- item 8: hostile schema files -----------------------------------------------------------
 
 
