@@ -599,10 +599,26 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
         current = None if target.is_symlink() else _read_current(target, package_dir / path)
         if current == data:
             continue
+        if current is not None and path not in recorded and path != MANIFEST_NAME and old_manifest:
+            # A file of the user's own, named as one enrichgen now generates (README.md,
+            # new in 0.2): "your own files are left alone".
+            raise OutputError(
+                f"{package_dir / path} is not enrichgen's (it is not in {MANIFEST_NAME}), and "
+                "enrichgen now generates a file of that name: move it away, then generate again"
+            )
         if current is not None and path in recorded and recorded[path] != sha256(current):
             warnings.append(f"{package_dir / path}: overwrote changes made by hand")
         changed[path] = data
     stale = sorted(set(recorded) - set(files))
+    for path in stale:
+        try:
+            current = None if entries[path].is_symlink() else _read_regular_file(entries[path])
+        except OutputError:  # not a file: left where it is (see _write_changes)
+            continue
+        if current is not None and recorded[path] != sha256(current):
+            warnings.append(
+                f"{package_dir / path}: deleted (no longer generated), though edited by hand"
+            )
     _write_changes(package_dir, package_dir.resolve(), entries, changed, stale)
     return warnings
 

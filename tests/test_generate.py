@@ -183,6 +183,31 @@ def test_generated_files_get_the_mode_of_any_new_file(
         os.umask(previous)
 
 
+def test_regenerating_never_overwrites_a_file_of_the_users_own_or_deletes_an_edit_quietly(
+    project: Path,
+) -> None:
+    """A file of the user's own named as one enrichgen now generates (README.md is new in
+    0.2): refused, nothing written. A file no longer generated but edited by hand: deleted
+    with a warning, as an overwritten edit is."""
+    manifest_path = project / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["files"]["README.md"]  # as a package of enrichgen 0.1 records it
+    manifest["files"]["compat.py"] = "0" * 64  # generated once, edited since
+    manifest_path.write_text(json.dumps(manifest))
+    (project / "README.md").write_text("our notes: do not upgrade before the audit")
+    (project / "compat.py").write_text("LOCAL_FIX = 'three days of work'")
+    before = _tree(project)
+    result = enrichgen("generate", "schema.json", "--out", "vendor")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "README.md is not enrichgen's (it is not in enrichgen-manifest.json)" in result.stderr
+    assert _tree(project) == before
+    (project / "README.md").rename(project.parent / "our-notes.md")
+    result = enrichgen("generate", "schema.json", "--out", "vendor")
+    assert result.exit_code == 0
+    assert "compat.py: deleted (no longer generated), though edited by hand" in result.stderr
+    assert not (project / "compat.py").exists()
+
+
 def test_generate_refuses_to_overwrite_a_foreign_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
