@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from generator import schema_loader
 from generator.integration_spec import Integration, load_integration
 from generator.package import MANIFEST_NAME
 from generator.problems import SchemaError
@@ -23,7 +24,7 @@ from generator.schema_loader import read_schema_file
 # A manifest lists ~30 files and a few schemas of at most 50 fields: these bounds are far above
 # any real one and keep a hostile file from costing much.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-MAX_SCHEMA_BYTES = 512 * 1024
+MAX_SCHEMA_BYTES = schema_loader.MAX_SCHEMA_BYTES  # what generate accepts, no less
 MAX_INTEGRATIONS = 100
 
 
@@ -93,7 +94,7 @@ def _manifest(manifest_path: Path, package_dir: Path) -> Any:
             f"({MAX_MANIFEST_BYTES}): regenerate the package"
         )
     try:
-        return read_schema_file(str(manifest_path)).document
+        return read_schema_file(str(manifest_path), MAX_MANIFEST_BYTES).document
     except SchemaError as error:
         raise PackageError(f"{error.problems[0]} (regenerate the package)") from None
 
@@ -144,8 +145,15 @@ def _embedded_integration(
     Problems are rewritten to point into the manifest. A schema without a "name" key takes its
     name from the file name, so the copy is named after the package (``x_enrichment`` → ``x``).
     """
-    text = json.dumps(schema, ensure_ascii=False)
-    if len(text.encode("utf-8")) > MAX_SCHEMA_BYTES:
+    text = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a "\ud800" escape: no UTF-8 file can hold it
+        raise PackageError(
+            f"{manifest_path}: {pointer}: holds a lone surrogate (a \\ud800-like escape), "
+            "which no schema file can: regenerate the package"
+        ) from None
+    if size > MAX_SCHEMA_BYTES:
         raise PackageError(
             f"{manifest_path}: {pointer}: larger than {MAX_SCHEMA_BYTES} bytes, far more than "
             "a schema of 50 fields: regenerate the package"

@@ -69,7 +69,7 @@ def _refuse_unless_regular(path: str, mode: int) -> None:
         )
 
 
-def _read_bounded(path: str) -> bytes:
+def _read_bounded(path: str, max_bytes: int) -> bytes:
     try:
         # Looked at before it is opened: opening a named pipe waits for a writer.
         _refuse_unless_regular(path, os.stat(path).st_mode)
@@ -85,20 +85,20 @@ def _read_bounded(path: str) -> bytes:
     try:
         _refuse_unless_regular(path, os.fstat(descriptor).st_mode)
         with os.fdopen(descriptor, "rb") as stream:
-            raw = stream.read(MAX_SCHEMA_BYTES + 1)
+            raw = stream.read(max_bytes + 1)
     except SchemaArgumentError:
         os.close(descriptor)
         raise
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise SchemaArgumentError([Problem(path, f"cannot read the file: {reason}")]) from None
-    if len(raw) > MAX_SCHEMA_BYTES:
+    if len(raw) > max_bytes:
         raise SchemaError(
             [
                 Problem(
                     path,
-                    f"the file is larger than {MAX_SCHEMA_BYTES // 1024 // 1024} MiB "
-                    f"({MAX_SCHEMA_BYTES} bytes), the most enrichgen reads; an integration "
+                    f"the file is larger than {max_bytes // 1024 // 1024} MiB "
+                    f"({max_bytes} bytes), the most enrichgen reads; an integration "
                     "schema is a few kilobytes: is this the right file?",
                 )
             ]
@@ -120,11 +120,12 @@ def _syntax_hint(text: str, error: json.JSONDecodeError) -> tuple[int, str]:
     return error.pos, f"invalid JSON: {error.msg}"
 
 
-def read_schema_file(path: str) -> SchemaFile:
-    """Read and parse ``path``; raise ``SchemaError`` with the reason when it is not JSON
-    (``SchemaArgumentError`` when the file itself cannot be used)."""
+def read_schema_file(path: str, max_bytes: int = MAX_SCHEMA_BYTES) -> SchemaFile:
+    """Read and parse ``path`` (at most ``max_bytes``: a manifest, which embeds its schemas,
+    may hold more than one schema file); raise ``SchemaError`` with the reason when it is
+    not JSON (``SchemaArgumentError`` when the file itself cannot be used)."""
     _check_file_name(path)
-    raw = _read_bounded(path)
+    raw = _read_bounded(path, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -401,6 +401,10 @@ def test_an_invalid_embedded_schema_gives_the_validate_messages_inside_the_manif
             [{"integrationVersion": 1, "schema": {**_schema(BASE), "label": "x" * MAX_SCHEMA_BYTES}}],
             f"/integrations/0/schema: larger than {MAX_SCHEMA_BYTES} bytes",
         ),
+        (
+            [{"integrationVersion": 1, "schema": {**_schema(BASE), "label": "\ud800"}}],
+            "/integrations/0/schema: holds a lone surrogate",
+        ),
     ],
 )
 def test_a_bad_manifest_is_refused_in_one_line(
@@ -412,6 +416,17 @@ def test_a_bad_manifest_is_refused_in_one_line(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {package}/enrichgen-manifest.json: "), line
     assert message in line and line.endswith("regenerate the package")
+
+
+def test_a_package_of_any_schema_generate_accepts_can_be_diffed(tmp_path: Path) -> None:
+    """The manifest's schemas are read up to the size of a schema file, not less: a 700 kB
+    schema (long descriptions) generated, and its package then could not be diffed."""
+    schema = {**_schema(BASE), "description": "d" * 700_000}
+    path = tmp_path / "call_tracking.json"
+    path.write_text(json.dumps(schema))
+    assert enrichgen("generate", str(path), "--out", str(tmp_path / "out")).exit_code == 0
+    result = enrichgen("diff", str(tmp_path / "out" / "call_tracking_enrichment"), str(path))
+    assert result.exit_code == 0, result.stderr
 
 
 @pytest.mark.parametrize(
