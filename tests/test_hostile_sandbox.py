@@ -238,6 +238,25 @@ def test_odd_items_get_a_400_naming_the_field(
     assert sandbox.stats()["stored"] == 0
 
 
+@pytest.mark.parametrize("field", ["client_id", "client_secret"])
+def test_a_lone_surrogate_in_the_credentials_gets_a_400_naming_the_field(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    caplog.set_level(logging.WARNING)
+    # The escape is valid JSON; the text it stands for cannot be encoded as UTF-8.
+    content = json.dumps(token_request(**{field: "@"})).replace("@", "\\ud800")
+    answer = httpx.post(
+        sandbox.auth_url,
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert answer.json()["error_description"].startswith(f"{field}: ")
+    assert sandbox.stats()["tokensRefused"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 @pytest.mark.parametrize(
     "query",
     [

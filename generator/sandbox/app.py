@@ -37,6 +37,7 @@ from generator.sandbox.checks import (
     parse_body,
     parse_json,
     read_batch,
+    utf8_problem,
 )
 from generator.sandbox.faults import Faults
 from generator.sandbox.hosts import host_header_problem
@@ -223,6 +224,12 @@ class SandboxApp:
                 400, "unsupported_grant_type", 'grant_type must be "client_credentials"'
             )
         client_id, client_secret = answer.get("client_id"), answer.get("client_secret")
+        for name, value in (("client_id", client_id), ("client_secret", client_secret)):
+            # A "\ud800" escape is valid JSON but no text a client has: it cannot be
+            # encoded for the comparison below.
+            problem = utf8_problem(value) if isinstance(value, str) else None
+            if problem is not None:
+                return self._token_refused(400, "invalid_request", f"{name}: {problem}")
         if not (
             isinstance(client_id, str)
             and isinstance(client_secret, str)
