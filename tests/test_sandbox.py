@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from conftest import SCHEMAS, SandboxClock, enrichgen
 from generator.integration_spec import Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox, SandboxOptionError
+from generator.sandbox.server import MAX_TOKEN_TTL
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
 PROJECT = 4242
@@ -741,6 +743,80 @@ def test_bad_options_are_usage_errors(
     result = enrichgen("sandbox", str(SCHEMAS / "call_tracking.json"), *arguments)
     assert result.exit_code == exit_code
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "arguments", "message"),
+    [
+        ({"token_ttl": 10**400}, ["--token-ttl", "1" + "0" * 400], "--token-ttl"),
+        ({"token_ttl": MAX_TOKEN_TTL + 1}, None, "--token-ttl"),
+        ({"project_id": 2**63}, ["--project-id", str(2**63)], "--project-id"),
+        ({"client_id": "\udcff"}, ["--client-id", "\udcff"], "--client-id"),
+        ({"idle_timeout": math.inf}, None, "timeouts"),
+    ],
+    ids=[
+        "huge ttl",
+        "ttl over a year",
+        "project id 2**63",
+        "undecodable client id",
+        "endless idle timeout",
+    ],
+)
+def test_options_the_sandbox_cannot_serve_are_refused_at_start_up(
+    options: dict[str, Any], arguments: list[str] | None, message: str
+) -> None:
+    # Each was accepted, then broke: every token request or every batch got a 500 (an
+    # overflow in the expiry time or in SQLite, a client id that cannot be encoded), or
+    # the sandbox could not be built (an endless timeout).
+    with pytest.raises(SandboxOptionError, match=message):
+        Sandbox(CALL_TRACKING, **options)
+    if arguments is not None:
+        result = enrichgen("sandbox", str(SCHEMAS / "call_tracking.json"), *arguments)
+        assert result.exit_code == 2
+        error_lines = [
+            line for line in result.stderr.splitlines() if line.startswith("Error")
+        ]
+        assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_options_at_their_largest_values_work(tmp_path: Path) -> None:
+    largest = 2**63 - 1
+    sandbox = Sandbox(
+        schema_version(tmp_path, largest),
+        client_id="provider",
+        client_secret=SECRET,
+        project_id=largest,
+        token_ttl=MAX_TOKEN_TTL,
+    )
+    sandbox.start()
+    try:
+        answer = httpx.post(sandbox.auth_url, json=token_request(project_id=largest))
+        assert answer.status_code == 200
+        assert answer.json()["expires_in"] == MAX_TOKEN_TTL
+        token = answer.json()["access_token"]
+        batch = body(v2_item(), integrationVersion=largest, projectId=largest)
+        assert post(sandbox, batch, token).status_code == 200
+        [stored] = sandbox.store.enrichments()
+        assert stored["projectId"] == largest
+        assert stored["integrationVersion"] == largest
+    finally:
+        sandbox.stop()
+
+
+def test_an_integration_version_beyond_what_the_store_holds_is_refused(
+    tmp_path: Path,
+) -> None:
+    # A valid schema, but every batch of it failed to be stored (a 500).
+    huge = schema_version(tmp_path, 2**63)
+    with pytest.raises(SandboxOptionError, match="integrationVersion"):
+        Sandbox(huge)
+    result = enrichgen("sandbox", huge.schema_path)
+    assert result.exit_code == 2
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("Error")
+    ]
+    assert len(error_lines) == 1
+    assert f"serves an integrationVersion up to {2**63 - 1}" in error_lines[0]
 
 
 def test_an_invalid_schema_is_reported_like_validate(tmp_path: Path) -> None:

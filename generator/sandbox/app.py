@@ -41,7 +41,7 @@ from generator.sandbox.checks import (
 )
 from generator.sandbox.faults import Faults
 from generator.sandbox.hosts import host_header_problem
-from generator.sandbox.store import Store
+from generator.sandbox.store import MAX_INTEGER, Store
 from generator.sandbox.tokens import (
     TokenClaims,
     TokenExpired,
@@ -53,8 +53,6 @@ logger = logging.getLogger("enrichgen.sandbox")
 
 SCOPE = "enrichment"
 TOKEN_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
-# What the listing page accepts for an integer filter: SQLite's integers are 64-bit.
-_QUERY_INT_MAX = 2**63 - 1
 _LOG_TEXT_MAX = 200
 _DROP_HEADER = b"x-sandbox-drop"
 _NOTE_HEADER = b"x-sandbox-note"
@@ -375,12 +373,12 @@ class SandboxApp:
                 value.isascii()
                 and value.isdigit()
                 and len(value) <= 19
-                and int(value) <= _QUERY_INT_MAX
+                and int(value) <= MAX_INTEGER
             ):
                 filters[key] = int(value)
             else:
                 return AsciiJSONResponse(
-                    {"error": f"{name} is an integer from 0 to {_QUERY_INT_MAX}"},
+                    {"error": f"{name} is an integer from 0 to {MAX_INTEGER}"},
                     status_code=400,
                 )
         enrichments = self.store.enrichments(**filters)

@@ -17,10 +17,11 @@ import uvicorn
 
 from generator.integration_spec import Integration
 from generator.sandbox.app import Credentials, QuietDrops, SandboxApp
+from generator.sandbox.checks import utf8_problem
 from generator.sandbox.connections import SandboxConnection
 from generator.sandbox.faults import Faults, FaultSettings
 from generator.sandbox.hosts import is_loopback
-from generator.sandbox.store import Store
+from generator.sandbox.store import MAX_INTEGER, Store
 from generator.sandbox.tokens import TokenIssuer
 from generator.sandbox.versions import VersionsError, integration_versions
 
@@ -35,6 +36,9 @@ BODY_TIMEOUT = 30.0
 """Seconds a request body may take to arrive whole; then 408 and the connection is closed."""
 MAX_CONNECTIONS = 512
 """Connections open at once beyond which requests are answered 503."""
+MAX_TOKEN_TTL = 365 * 24 * 3600
+"""The longest token lifetime, a year (the API's tokens last an hour): far beyond it the
+expiry time is no longer a number the sandbox can compute."""
 
 
 class SandboxError(Exception):
@@ -103,13 +107,30 @@ class Sandbox:
                 f"--host {host} is not a loopback address: the sandbox serves plain http, "
                 "which the generated clients accept only on 127.0.0.1, ::1 or localhost"
             )
-        if token_ttl < 1:
-            raise SandboxOptionError("--token-ttl is a number of seconds, 1 or more")
-        if project_id < 1:
-            raise SandboxOptionError("--project-id is a positive integer")
-        if not (idle_timeout > 0 and body_timeout > 0 and max_connections > 0):
+        if not 1 <= token_ttl <= MAX_TOKEN_TTL:
             raise SandboxOptionError(
-                "the idle and body timeouts are seconds above 0, and max_connections 1 or more"
+                f"--token-ttl is a number of seconds from 1 to {MAX_TOKEN_TTL} (a year)"
+            )
+        if not 1 <= project_id <= MAX_INTEGER:
+            raise SandboxOptionError(
+                f"--project-id is an integer from 1 to {MAX_INTEGER} "
+                "(the largest integer SQLite stores)"
+            )
+        for option, value in (
+            ("--client-id", client_id),
+            ("--client-secret", client_secret),
+        ):
+            # No client could send such a credential, and comparing with it would fail.
+            if value is not None and utf8_problem(value) is not None:
+                raise SandboxOptionError(f"{option} is not valid UTF-8 text")
+        if not (
+            0 < idle_timeout < math.inf
+            and 0 < body_timeout < math.inf
+            and max_connections > 0
+        ):
+            raise SandboxOptionError(
+                "the idle and body timeouts are finite seconds above 0, and "
+                "max_connections 1 or more"
             )
         fault_settings = faults or FaultSettings()
         problems = fault_settings.problems()
