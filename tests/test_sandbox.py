@@ -556,6 +556,22 @@ def test_beyond_the_rate_limit_429_with_retry_after(clock: SandboxClock) -> None
         sandbox.stop()
 
 
+def test_a_rate_below_one_a_second_allows_one_request_every_so_many_seconds(
+    clock: SandboxClock,
+) -> None:
+    # 0.5 means one request every 2 s: in windows of one second, none would ever pass.
+    sandbox = start(faults=FaultSettings(rate_limit=0.5), clock=clock)
+    try:
+        token = token_of(sandbox)
+        statuses = [post(sandbox, body(item()), token) for _ in range(2)]
+        assert [answer.status_code for answer in statuses] == [200, 429]
+        assert 1 <= int(statuses[1].headers["Retry-After"]) <= 2
+        clock.advance(2)
+        assert post(sandbox, body(item()), token).status_code == 200
+    finally:
+        sandbox.stop()
+
+
 def test_beyond_the_maximum_batch_size_413() -> None:
     sandbox = start(faults=FaultSettings(max_batch_size=2))
     try:
@@ -752,6 +768,11 @@ def test_bad_options_are_usage_errors(
         ({"token_ttl": MAX_TOKEN_TTL + 1}, None, "--token-ttl"),
         ({"project_id": 2**63}, ["--project-id", str(2**63)], "--project-id"),
         ({"client_id": "\udcff"}, ["--client-id", "\udcff"], "--client-id"),
+        (
+            {"faults": FaultSettings(rate_limit=0.0001)},
+            ["--rate-limit", "0.0001"],
+            "--rate-limit",
+        ),
         ({"idle_timeout": math.inf}, None, "timeouts"),
     ],
     ids=[
@@ -759,6 +780,7 @@ def test_bad_options_are_usage_errors(
         "ttl over a year",
         "project id 2**63",
         "undecodable client id",
+        "rate below 0.001",
         "endless idle timeout",
     ],
 )
@@ -766,8 +788,9 @@ def test_options_the_sandbox_cannot_serve_are_refused_at_start_up(
     options: dict[str, Any], arguments: list[str] | None, message: str
 ) -> None:
     # Each was accepted, then broke: every token request or every batch got a 500 (an
-    # overflow in the expiry time or in SQLite, a client id that cannot be encoded), or
-    # the sandbox could not be built (an endless timeout).
+    # overflow in the expiry time or in SQLite, a client id that cannot be encoded), every
+    # request a 429 (a rate far below one a second), or the sandbox could not be built (an
+    # endless timeout).
     with pytest.raises(SandboxOptionError, match=message):
         Sandbox(CALL_TRACKING, **options)
     if arguments is not None:
