@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from test_sandbox import (
     token_request,
 )
 
+from conftest import SCHEMAS
 from generator.sandbox import Sandbox
 from generator.sandbox.bodies import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
 from generator.sandbox.checks import Refusal, parse_body, read_batch
@@ -436,6 +439,69 @@ def test_beyond_the_connection_limit_requests_get_503() -> None:
             sock.close()
     finally:
         sandbox.stop()
+
+
+def _with_few_descriptors() -> None:
+    """In the sandbox's process before it starts: room for 64 open files, so that the
+    connections below are more than it can accept."""
+    import resource  # POSIX only
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), hard))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX descriptor limit")
+def test_out_of_file_descriptors_the_sandbox_logs_one_line_and_serves_again() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "sandbox",
+            str(SCHEMAS / "call_tracking.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_with_few_descriptors,
+    )
+    held: list[socket.socket] = []
+    logged = [""]
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        auth_url = next(
+            line for line in process.stdout if line.startswith("export CS_AUTH_URL=")
+        )
+        url = auth_url.strip().split("=", 1)[1].removesuffix("/v1/oauth/token")
+        port = int(url.rsplit(":", 1)[1])
+        with httpx.Client() as kept_alive:
+            assert kept_alive.get(url + "/sandbox/stats").status_code == 200
+            held = [
+                socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD)
+                for _ in range(100)
+            ]
+            # Read up to the sandbox's first word of it: it has run out.
+            while "Too many open files" not in logged[-1]:
+                logged.append(process.stderr.readline())
+                assert logged[-1], "the sandbox ended before it ran out"
+            # Out of descriptors, the sandbox still serves the connections it has. These
+            # requests outlast a few pauses of the accept loop: its retries fail silently.
+            for _ in range(200):
+                assert kept_alive.get(url + "/sandbox/stats").status_code == 200
+        for sock in held:
+            sock.close()
+        # Once descriptors are free, new connections are accepted again.
+        assert httpx.get(url + "/sandbox/stats", timeout=HANG_GUARD).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+        process.terminate()
+        _, rest = process.communicate(timeout=HANG_GUARD)
+    stderr = "".join(logged) + rest
+    assert stderr.count("Too many open files") == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("GET /sandbox/stats 200") == 202
+    assert process.returncode == 0
 
 
 # -- fuzzing the request checks ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -21,6 +22,7 @@ from generator.sandbox.checks import utf8_problem
 from generator.sandbox.connections import SandboxConnection
 from generator.sandbox.faults import Faults, FaultSettings
 from generator.sandbox.hosts import is_loopback
+from generator.sandbox.listener import Listener
 from generator.sandbox.store import MAX_INTEGER, Store
 from generator.sandbox.tokens import TokenIssuer
 from generator.sandbox.versions import VersionsError, integration_versions
@@ -62,6 +64,40 @@ def _bind(host: str, port: int) -> socket.socket:
         ) from None
     sock.listen(1024)
     return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, accepting connections with the sandbox's own loop (listener.py)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sock: socket.socket,
+        connection_class: type[SandboxConnection],
+    ) -> None:
+        super().__init__(config)
+        self._sock = sock
+        self._connection_class = connection_class
+        self._listener: Listener | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.SelectorEventLoop):
+            # Windows' proactor loop cannot watch a socket: asyncio's own accept loop then.
+            await super().startup(sockets=[self._sock])
+            return
+        await super().startup(sockets=[])
+        self._listener = Listener(self._sock, self._new_connection, loop)
+
+    def _new_connection(self) -> SandboxConnection:
+        return self._connection_class(
+            self.config, self.server_state, self.lifespan.state
+        )
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        await super().shutdown(sockets=sockets)
 
 
 class Sandbox:
@@ -162,20 +198,23 @@ class Sandbox:
             port=bound_port,
             body_timeout=body_timeout,
         )
-        self._server = uvicorn.Server(
+        connection_class = SandboxConnection.waiting_at_most(idle_timeout)
+        self._server = _Server(
             uvicorn.Config(
                 self.app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
-                http=SandboxConnection.waiting_at_most(idle_timeout),
+                http=connection_class,
                 loop="asyncio",
                 timeout_graceful_shutdown=2,
                 # Our own deadline closes idle connections first (connections.py).
                 timeout_keep_alive=math.ceil(idle_timeout),
                 # uvicorn counts the connection asking among those open.
                 limit_concurrency=max_connections + 1,
-            )
+            ),
+            self._socket,
+            connection_class,
         )
         logging.getLogger("uvicorn.error").addFilter(QuietDrops())
         self._thread: threading.Thread | None = None
@@ -210,7 +249,7 @@ class Sandbox:
     def serve_forever(self) -> None:
         """Serve until interrupted (Ctrl-C or SIGTERM), then close the database."""
         try:
-            self._server.run(sockets=[self._socket])
+            self._server.run()
         finally:
             self._close()
 
@@ -218,7 +257,6 @@ class Sandbox:
         """Serve from a background thread; returns once it accepts connections."""
         self._thread = threading.Thread(
             target=self._server.run,
-            kwargs={"sockets": [self._socket]},
             name="enrichgen-sandbox",
             daemon=True,
         )
