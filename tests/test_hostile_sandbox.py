@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,12 +21,12 @@ from test_sandbox import (
     PROJECT,
     body,
     item,
+    sandbox_command,
     start,
     token_of,
     token_request,
 )
 
-from conftest import SCHEMAS
 from generator.sandbox import Sandbox
 from generator.sandbox.bodies import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
 from generator.sandbox.checks import Refusal, parse_body, read_batch
@@ -452,19 +451,7 @@ def _with_few_descriptors() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX descriptor limit")
 def test_out_of_file_descriptors_the_sandbox_logs_one_line_and_serves_again() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "sandbox",
-            str(SCHEMAS / "call_tracking.json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_with_few_descriptors,
-    )
+    process = sandbox_command(preexec_fn=_with_few_descriptors)
     held: list[socket.socket] = []
     logged = [""]
     try:

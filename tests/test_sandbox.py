@@ -601,6 +601,25 @@ def test_latency_delays_each_answer() -> None:
 SHELL_HOSTILE_SECRET = 'it\'s a $(touch pwned) `touch pwned` "secret"'
 
 
+def sandbox_command(*options: str, **popen: Any) -> subprocess.Popen[str]:
+    """``enrichgen sandbox`` serving call_tracking.json in a process of its own, its output
+    piped."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "sandbox",
+            str(SCHEMAS / "call_tracking.json"),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
 def _banner_of(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None
     lines = []
@@ -624,23 +643,13 @@ def _shell_settings(banner: str, cwd: Path) -> dict[str, str]:
 def test_the_command_prints_export_lines_a_shell_can_run_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "sandbox",
-            str(SCHEMAS / "call_tracking.json"),
-            "--client-secret",
-            SHELL_HOSTILE_SECRET,
-            "--db",
-            str(tmp_path / "s.db"),
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox_command(
+        "--client-secret",
+        SHELL_HOSTILE_SECRET,
+        "--db",
+        str(tmp_path / "s.db"),
+        "--seed",
+        "1",
     )
     try:
         banner = _banner_of(process)
@@ -688,27 +697,17 @@ def test_a_signal_while_requests_are_pending_stops_without_a_500_or_a_traceback(
     stop: signal.Signals,
 ) -> None:
     pending = 3
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "sandbox",
-            str(SCHEMAS / "call_tracking.json"),
-            "--client-id",
-            "provider",
-            "--client-secret",
-            SECRET,
-            "--project-id",
-            str(PROJECT),
-            # Longer than the grace uvicorn gives running requests when it stops: they are
-            # still pending when the sandbox has to end them.
-            "--latency",
-            "600",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox_command(
+        "--client-id",
+        "provider",
+        "--client-secret",
+        SECRET,
+        "--project-id",
+        str(PROJECT),
+        # Longer than the grace uvicorn gives running requests when it stops: they are
+        # still pending when the sandbox has to end them.
+        "--latency",
+        "600",
     )
     outcomes: list[str] = []
     clients: list[threading.Thread] = []
