@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from test_sandbox import (
     PROJECT,
     body,
     item,
+    post,
     sandbox_command,
     start,
     token_of,
@@ -28,7 +30,11 @@ from test_sandbox import (
 )
 
 from generator.sandbox import Sandbox
-from generator.sandbox.bodies import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
+from generator.sandbox.bodies import (
+    MAX_BODY_BYTES,
+    MAX_BODY_BYTES_AT_ONCE,
+    MAX_TOKEN_BODY_BYTES,
+)
 from generator.sandbox.checks import Refusal, parse_body, read_batch
 
 # A recv that waits this long means the sandbox holds the connection: the test fails then,
@@ -170,6 +176,41 @@ def test_a_token_body_has_a_small_cap(sandbox: Sandbox) -> None:
         httpx.post(sandbox.auth_url, content=padded, headers=json_type).status_code
         == 200
     )
+
+
+def test_the_bodies_read_at_once_have_a_budget_all_requests_together(
+    sandbox: Sandbox,
+) -> None:
+    # Each of these bodies is within the cap, and stays open: its first byte only is sent.
+    largest = {
+        **bearer(sandbox),
+        "Content-Length": str(MAX_BODY_BYTES),
+        "Connection": "close",
+    }
+    held = [connect(sandbox) for _ in range(MAX_BODY_BYTES_AT_ONCE // MAX_BODY_BYTES)]
+    for sock in held:
+        sock.sendall(head(sandbox, "POST", "/v1/enrichments", largest) + b"{")
+    while sandbox.stats()["requests"] < 1 + len(held):  # the token, then these
+        time.sleep(0.01)
+    # One more does not fit: 503 to try again soon, its body unread and its connection
+    # closed, where it used to be read and held like the others.
+    with connect(sandbox) as sock:
+        sock.sendall(head(sandbox, "POST", "/v1/enrichments", largest) + b"{")
+        answer = read_until_closed(sock)
+    status, error = status_and_json(answer)
+    assert status == 503 and error["errorCode"] == "SERVER_BUSY"
+    assert b"\r\nretry-after: 1\r\n" in answer.lower()
+    # What is left of the budget still takes a batch of the usual size.
+    assert post(sandbox, body(item())).status_code == 200
+    for sock in held:
+        # The rest of the body: read, refused for what it says, and the budget given back.
+        sock.sendall(b" " * (MAX_BODY_BYTES - 1))
+        status, error = status_and_json(read_until_closed(sock))
+        assert status == 400 and error["errorCode"] == "INVALID_JSON"
+        sock.close()
+    padded = json.dumps(body(item("padded"))).encode()
+    padded += b" " * (MAX_BODY_BYTES - len(padded))
+    assert post(sandbox, padded).status_code == 200
 
 
 def test_a_refusal_before_the_body_is_read_closes_the_connection(

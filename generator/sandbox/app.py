@@ -24,8 +24,10 @@ from starlette.routing import Route
 
 from generator.integration_spec import Integration
 from generator.sandbox.bodies import (
+    BUSY,
     MAX_BODY_BYTES,
     MAX_TOKEN_BODY_BYTES,
+    BodyBudget,
     BodyProblem,
     body_limit,
     must_close,
@@ -139,6 +141,15 @@ def _refusal(refusal: Refusal) -> Response:
     return _note(AsciiJSONResponse(refusal.body(), status_code=refusal.status), detail)
 
 
+def _busy(response: Response) -> Response:
+    """An answer to a request whose body was left unread, too many being read at once: the
+    client may send it again in a moment, on a new connection (this one would first have to
+    carry the rest of the body)."""
+    response.headers["Retry-After"] = "1"
+    response.headers["Connection"] = "close"
+    return response
+
+
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return _note(
         AsciiJSONResponse(
@@ -173,6 +184,7 @@ class SandboxApp:
         self.clock = clock
         self.base_url = issuer.issuer
         self.stats = Stats()
+        self.bodies = BodyBudget()
         self.starlette = Starlette(
             routes=[
                 Route("/v1/oauth/token", self.token, methods=["POST"]),
@@ -195,7 +207,13 @@ class SandboxApp:
                 "invalid_request",
                 "the body is application/json or application/x-www-form-urlencoded",
             )
-        content = await read_body(request, MAX_TOKEN_BODY_BYTES, self.body_timeout)
+        content = await read_body(
+            request, MAX_TOKEN_BODY_BYTES, self.body_timeout, self.bodies
+        )
+        if content is BUSY:
+            return _busy(
+                self._token_refused(503, "temporarily_unavailable", BUSY.message)
+            )
         if isinstance(content, BodyProblem):
             return self._token_refused(
                 content.status, "invalid_request", content.message
@@ -319,7 +337,11 @@ class SandboxApp:
         claims = self._bearer(request)
         if isinstance(claims, Response):
             return claims
-        content = await read_body(request, MAX_BODY_BYTES, self.body_timeout)
+        content = await read_body(
+            request, MAX_BODY_BYTES, self.body_timeout, self.bodies
+        )
+        if content is BUSY:
+            return _busy(_refusal(Refusal(503, "SERVER_BUSY", BUSY.message)))
         if isinstance(content, BodyProblem):
             if content.status == 413:
                 self.stats.faults["tooLarge"] += 1
