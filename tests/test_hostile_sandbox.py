@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,13 +22,19 @@ from test_sandbox import (
     PROJECT,
     body,
     item,
+    post,
+    sandbox_command,
     start,
     token_of,
     token_request,
 )
 
 from generator.sandbox import Sandbox
-from generator.sandbox.bodies import MAX_BODY_BYTES, MAX_TOKEN_BODY_BYTES
+from generator.sandbox.bodies import (
+    MAX_BODY_BYTES,
+    MAX_BODY_BYTES_AT_ONCE,
+    MAX_TOKEN_BODY_BYTES,
+)
 from generator.sandbox.checks import Refusal, parse_body, read_batch
 
 # A recv that waits this long means the sandbox holds the connection: the test fails then,
@@ -170,6 +178,41 @@ def test_a_token_body_has_a_small_cap(sandbox: Sandbox) -> None:
     )
 
 
+def test_the_bodies_read_at_once_have_a_budget_all_requests_together(
+    sandbox: Sandbox,
+) -> None:
+    # Each of these bodies is within the cap, and stays open: its first byte only is sent.
+    largest = {
+        **bearer(sandbox),
+        "Content-Length": str(MAX_BODY_BYTES),
+        "Connection": "close",
+    }
+    held = [connect(sandbox) for _ in range(MAX_BODY_BYTES_AT_ONCE // MAX_BODY_BYTES)]
+    for sock in held:
+        sock.sendall(head(sandbox, "POST", "/v1/enrichments", largest) + b"{")
+    while sandbox.stats()["requests"] < 1 + len(held):  # the token, then these
+        time.sleep(0.01)
+    # One more does not fit: 503 to try again soon, its body unread and its connection
+    # closed, where it used to be read and held like the others.
+    with connect(sandbox) as sock:
+        sock.sendall(head(sandbox, "POST", "/v1/enrichments", largest) + b"{")
+        answer = read_until_closed(sock)
+    status, error = status_and_json(answer)
+    assert status == 503 and error["errorCode"] == "SERVER_BUSY"
+    assert b"\r\nretry-after: 1\r\n" in answer.lower()
+    # What is left of the budget still takes a batch of the usual size.
+    assert post(sandbox, body(item())).status_code == 200
+    for sock in held:
+        # The rest of the body: read, refused for what it says, and the budget given back.
+        sock.sendall(b" " * (MAX_BODY_BYTES - 1))
+        status, error = status_and_json(read_until_closed(sock))
+        assert status == 400 and error["errorCode"] == "INVALID_JSON"
+        sock.close()
+    padded = json.dumps(body(item("padded"))).encode()
+    padded += b" " * (MAX_BODY_BYTES - len(padded))
+    assert post(sandbox, padded).status_code == 200
+
+
 def test_a_refusal_before_the_body_is_read_closes_the_connection(
     sandbox: Sandbox,
 ) -> None:
@@ -236,6 +279,25 @@ def test_odd_items_get_a_400_naming_the_field(
     assert answer.status_code == 400, answer.text
     assert answer.json()["field"] == field
     assert sandbox.stats()["stored"] == 0
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret"])
+def test_a_lone_surrogate_in_the_credentials_gets_a_400_naming_the_field(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    caplog.set_level(logging.WARNING)
+    # The escape is valid JSON; the text it stands for cannot be encoded as UTF-8.
+    content = json.dumps(token_request(**{field: "@"})).replace("@", "\\ud800")
+    answer = httpx.post(
+        sandbox.auth_url,
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert answer.json()["error_description"].startswith(f"{field}: ")
+    assert sandbox.stats()["tokensRefused"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize(
@@ -417,6 +479,57 @@ def test_beyond_the_connection_limit_requests_get_503() -> None:
             sock.close()
     finally:
         sandbox.stop()
+
+
+def _with_few_descriptors() -> None:
+    """In the sandbox's process before it starts: room for 64 open files, so that the
+    connections below are more than it can accept."""
+    import resource  # POSIX only
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), hard))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX descriptor limit")
+def test_out_of_file_descriptors_the_sandbox_logs_one_line_and_serves_again() -> None:
+    process = sandbox_command(preexec_fn=_with_few_descriptors)
+    held: list[socket.socket] = []
+    logged = [""]
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        auth_url = next(
+            line for line in process.stdout if line.startswith("export CS_AUTH_URL=")
+        )
+        url = auth_url.strip().split("=", 1)[1].removesuffix("/v1/oauth/token")
+        port = int(url.rsplit(":", 1)[1])
+        with httpx.Client() as kept_alive:
+            assert kept_alive.get(url + "/sandbox/stats").status_code == 200
+            held = [
+                socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD)
+                for _ in range(100)
+            ]
+            # Read up to the sandbox's first word of it: it has run out.
+            while "Too many open files" not in logged[-1]:
+                logged.append(process.stderr.readline())
+                assert logged[-1], "the sandbox ended before it ran out"
+            # Out of descriptors, the sandbox still serves the connections it has. These
+            # requests outlast a few pauses of the accept loop: its retries fail silently.
+            for _ in range(200):
+                assert kept_alive.get(url + "/sandbox/stats").status_code == 200
+        for sock in held:
+            sock.close()
+        # Once descriptors are free, new connections are accepted again.
+        assert httpx.get(url + "/sandbox/stats", timeout=HANG_GUARD).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+        process.terminate()
+        _, rest = process.communicate(timeout=HANG_GUARD)
+    stderr = "".join(logged) + rest
+    assert stderr.count("Too many open files") == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("GET /sandbox/stats 200") == 202
+    assert process.returncode == 0
 
 
 # -- fuzzing the request checks ----------------------------------------------------------------

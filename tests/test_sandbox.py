@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from conftest import SCHEMAS, SandboxClock, enrichgen
 from generator.integration_spec import Integration, load_integration
 from generator.sandbox import FaultSettings, Sandbox, SandboxOptionError
+from generator.sandbox.server import MAX_TOKEN_TTL
 
 CALL_TRACKING = load_integration(str(SCHEMAS / "call_tracking.json"))
 PROJECT = 4242
@@ -554,6 +556,22 @@ def test_beyond_the_rate_limit_429_with_retry_after(clock: SandboxClock) -> None
         sandbox.stop()
 
 
+def test_a_rate_below_one_a_second_allows_one_request_every_so_many_seconds(
+    clock: SandboxClock,
+) -> None:
+    # 0.5 means one request every 2 s: in windows of one second, none would ever pass.
+    sandbox = start(faults=FaultSettings(rate_limit=0.5), clock=clock)
+    try:
+        token = token_of(sandbox)
+        statuses = [post(sandbox, body(item()), token) for _ in range(2)]
+        assert [answer.status_code for answer in statuses] == [200, 429]
+        assert 1 <= int(statuses[1].headers["Retry-After"]) <= 2
+        clock.advance(2)
+        assert post(sandbox, body(item()), token).status_code == 200
+    finally:
+        sandbox.stop()
+
+
 def test_beyond_the_maximum_batch_size_413() -> None:
     sandbox = start(faults=FaultSettings(max_batch_size=2))
     try:
@@ -583,6 +601,25 @@ def test_latency_delays_each_answer() -> None:
 SHELL_HOSTILE_SECRET = 'it\'s a $(touch pwned) `touch pwned` "secret"'
 
 
+def sandbox_command(*options: str, **popen: Any) -> subprocess.Popen[str]:
+    """``enrichgen sandbox`` serving call_tracking.json in a process of its own, its output
+    piped."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "sandbox",
+            str(SCHEMAS / "call_tracking.json"),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
 def _banner_of(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None
     lines = []
@@ -606,23 +643,13 @@ def _shell_settings(banner: str, cwd: Path) -> dict[str, str]:
 def test_the_command_prints_export_lines_a_shell_can_run_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "sandbox",
-            str(SCHEMAS / "call_tracking.json"),
-            "--client-secret",
-            SHELL_HOSTILE_SECRET,
-            "--db",
-            str(tmp_path / "s.db"),
-            "--seed",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox_command(
+        "--client-secret",
+        SHELL_HOSTILE_SECRET,
+        "--db",
+        str(tmp_path / "s.db"),
+        "--seed",
+        "1",
     )
     try:
         banner = _banner_of(process)
@@ -670,27 +697,17 @@ def test_a_signal_while_requests_are_pending_stops_without_a_500_or_a_traceback(
     stop: signal.Signals,
 ) -> None:
     pending = 3
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "sandbox",
-            str(SCHEMAS / "call_tracking.json"),
-            "--client-id",
-            "provider",
-            "--client-secret",
-            SECRET,
-            "--project-id",
-            str(PROJECT),
-            # Longer than the grace uvicorn gives running requests when it stops: they are
-            # still pending when the sandbox has to end them.
-            "--latency",
-            "600",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = sandbox_command(
+        "--client-id",
+        "provider",
+        "--client-secret",
+        SECRET,
+        "--project-id",
+        str(PROJECT),
+        # Longer than the grace uvicorn gives running requests when it stops: they are
+        # still pending when the sandbox has to end them.
+        "--latency",
+        "600",
     )
     outcomes: list[str] = []
     clients: list[threading.Thread] = []
@@ -741,6 +758,87 @@ def test_bad_options_are_usage_errors(
     result = enrichgen("sandbox", str(SCHEMAS / "call_tracking.json"), *arguments)
     assert result.exit_code == exit_code
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "arguments", "message"),
+    [
+        ({"token_ttl": 10**400}, ["--token-ttl", "1" + "0" * 400], "--token-ttl"),
+        ({"token_ttl": MAX_TOKEN_TTL + 1}, None, "--token-ttl"),
+        ({"project_id": 2**63}, ["--project-id", str(2**63)], "--project-id"),
+        ({"client_id": "\udcff"}, ["--client-id", "\udcff"], "--client-id"),
+        (
+            {"faults": FaultSettings(rate_limit=0.0001)},
+            ["--rate-limit", "0.0001"],
+            "--rate-limit",
+        ),
+        ({"idle_timeout": math.inf}, None, "timeouts"),
+    ],
+    ids=[
+        "huge ttl",
+        "ttl over a year",
+        "project id 2**63",
+        "undecodable client id",
+        "rate below 0.001",
+        "endless idle timeout",
+    ],
+)
+def test_options_the_sandbox_cannot_serve_are_refused_at_start_up(
+    options: dict[str, Any], arguments: list[str] | None, message: str
+) -> None:
+    # Each was accepted, then broke: every token request or every batch got a 500 (an
+    # overflow in the expiry time or in SQLite, a client id that cannot be encoded), every
+    # request a 429 (a rate far below one a second), or the sandbox could not be built (an
+    # endless timeout).
+    with pytest.raises(SandboxOptionError, match=message):
+        Sandbox(CALL_TRACKING, **options)
+    if arguments is not None:
+        result = enrichgen("sandbox", str(SCHEMAS / "call_tracking.json"), *arguments)
+        assert result.exit_code == 2
+        error_lines = [
+            line for line in result.stderr.splitlines() if line.startswith("Error")
+        ]
+        assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_options_at_their_largest_values_work(tmp_path: Path) -> None:
+    largest = 2**63 - 1
+    sandbox = Sandbox(
+        schema_version(tmp_path, largest),
+        client_id="provider",
+        client_secret=SECRET,
+        project_id=largest,
+        token_ttl=MAX_TOKEN_TTL,
+    )
+    sandbox.start()
+    try:
+        answer = httpx.post(sandbox.auth_url, json=token_request(project_id=largest))
+        assert answer.status_code == 200
+        assert answer.json()["expires_in"] == MAX_TOKEN_TTL
+        token = answer.json()["access_token"]
+        batch = body(v2_item(), integrationVersion=largest, projectId=largest)
+        assert post(sandbox, batch, token).status_code == 200
+        [stored] = sandbox.store.enrichments()
+        assert stored["projectId"] == largest
+        assert stored["integrationVersion"] == largest
+    finally:
+        sandbox.stop()
+
+
+def test_an_integration_version_beyond_what_the_store_holds_is_refused(
+    tmp_path: Path,
+) -> None:
+    # A valid schema, but every batch of it failed to be stored (a 500).
+    huge = schema_version(tmp_path, 2**63)
+    with pytest.raises(SandboxOptionError, match="integrationVersion"):
+        Sandbox(huge)
+    result = enrichgen("sandbox", huge.schema_path)
+    assert result.exit_code == 2
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("Error")
+    ]
+    assert len(error_lines) == 1
+    assert f"serves an integrationVersion up to {2**63 - 1}" in error_lines[0]
 
 
 def test_an_invalid_schema_is_reported_like_validate(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ Its parts, in file names: ``checks`` (the API's rules for a request body), ``ver
 integration versions served), ``store`` (SQLite, last write wins), ``tokens`` (JWTs),
 ``faults`` (what can go wrong, seeded), ``bodies`` (reading a body with a cap and a
 deadline), ``hosts`` (loopback only, the ``Host`` check), ``app`` (the endpoints, which use
-them), ``connections`` (uvicorn's protocol without Nagle delay or endless waits), ``server``
-(uvicorn on loopback) and ``banner`` (what the command prints).
+them), ``connections`` (uvicorn's protocol without Nagle delay or endless waits), ``listener`` (the
+accept loop, which pauses when out of file descriptors), ``server`` (uvicorn on loopback) and
+``banner`` (what the command prints).
 """
 
 from generator.sandbox.faults import FaultSettings

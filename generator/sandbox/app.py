@@ -24,8 +24,10 @@ from starlette.routing import Route
 
 from generator.integration_spec import Integration
 from generator.sandbox.bodies import (
+    BUSY,
     MAX_BODY_BYTES,
     MAX_TOKEN_BODY_BYTES,
+    BodyBudget,
     BodyProblem,
     body_limit,
     must_close,
@@ -37,10 +39,11 @@ from generator.sandbox.checks import (
     parse_body,
     parse_json,
     read_batch,
+    utf8_problem,
 )
 from generator.sandbox.faults import Faults
 from generator.sandbox.hosts import host_header_problem
-from generator.sandbox.store import Store
+from generator.sandbox.store import MAX_INTEGER, Store
 from generator.sandbox.tokens import (
     TokenClaims,
     TokenExpired,
@@ -52,8 +55,6 @@ logger = logging.getLogger("enrichgen.sandbox")
 
 SCOPE = "enrichment"
 TOKEN_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
-# What the listing page accepts for an integer filter: SQLite's integers are 64-bit.
-_QUERY_INT_MAX = 2**63 - 1
 _LOG_TEXT_MAX = 200
 _DROP_HEADER = b"x-sandbox-drop"
 _NOTE_HEADER = b"x-sandbox-note"
@@ -140,6 +141,15 @@ def _refusal(refusal: Refusal) -> Response:
     return _note(AsciiJSONResponse(refusal.body(), status_code=refusal.status), detail)
 
 
+def _busy(response: Response) -> Response:
+    """An answer to a request whose body was left unread, too many being read at once: the
+    client may send it again in a moment, on a new connection (this one would first have to
+    carry the rest of the body)."""
+    response.headers["Retry-After"] = "1"
+    response.headers["Connection"] = "close"
+    return response
+
+
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return _note(
         AsciiJSONResponse(
@@ -174,6 +184,7 @@ class SandboxApp:
         self.clock = clock
         self.base_url = issuer.issuer
         self.stats = Stats()
+        self.bodies = BodyBudget()
         self.starlette = Starlette(
             routes=[
                 Route("/v1/oauth/token", self.token, methods=["POST"]),
@@ -196,7 +207,13 @@ class SandboxApp:
                 "invalid_request",
                 "the body is application/json or application/x-www-form-urlencoded",
             )
-        content = await read_body(request, MAX_TOKEN_BODY_BYTES, self.body_timeout)
+        content = await read_body(
+            request, MAX_TOKEN_BODY_BYTES, self.body_timeout, self.bodies
+        )
+        if content is BUSY:
+            return _busy(
+                self._token_refused(503, "temporarily_unavailable", BUSY.message)
+            )
         if isinstance(content, BodyProblem):
             return self._token_refused(
                 content.status, "invalid_request", content.message
@@ -223,6 +240,12 @@ class SandboxApp:
                 400, "unsupported_grant_type", 'grant_type must be "client_credentials"'
             )
         client_id, client_secret = answer.get("client_id"), answer.get("client_secret")
+        for name, value in (("client_id", client_id), ("client_secret", client_secret)):
+            # A "\ud800" escape is valid JSON but no text a client has: it cannot be
+            # encoded for the comparison below.
+            problem = utf8_problem(value) if isinstance(value, str) else None
+            if problem is not None:
+                return self._token_refused(400, "invalid_request", f"{name}: {problem}")
         if not (
             isinstance(client_id, str)
             and isinstance(client_secret, str)
@@ -314,7 +337,11 @@ class SandboxApp:
         claims = self._bearer(request)
         if isinstance(claims, Response):
             return claims
-        content = await read_body(request, MAX_BODY_BYTES, self.body_timeout)
+        content = await read_body(
+            request, MAX_BODY_BYTES, self.body_timeout, self.bodies
+        )
+        if content is BUSY:
+            return _busy(_refusal(Refusal(503, "SERVER_BUSY", BUSY.message)))
         if isinstance(content, BodyProblem):
             if content.status == 413:
                 self.stats.faults["tooLarge"] += 1
@@ -368,12 +395,12 @@ class SandboxApp:
                 value.isascii()
                 and value.isdigit()
                 and len(value) <= 19
-                and int(value) <= _QUERY_INT_MAX
+                and int(value) <= MAX_INTEGER
             ):
                 filters[key] = int(value)
             else:
                 return AsciiJSONResponse(
-                    {"error": f"{name} is an integer from 0 to {_QUERY_INT_MAX}"},
+                    {"error": f"{name} is an integer from 0 to {MAX_INTEGER}"},
                     status_code=400,
                 )
         enrichments = self.store.enrichments(**filters)

@@ -74,7 +74,7 @@ def value_problem(kind: FieldType, value: object) -> str | None:
     if kind is FieldType.STRING:
         if not isinstance(value, str):
             return f"expected a string, got {_json_type(value)}"
-        problem = _utf8_problem(value)
+        problem = utf8_problem(value)
         if problem is not None:
             return problem
         size = len(value.encode("utf-8"))
@@ -103,7 +103,9 @@ def value_problem(kind: FieldType, value: object) -> str | None:
     return None
 
 
-def _utf8_problem(text: str) -> str | None:
+def utf8_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent as UTF-8 (a lone surrogate from a ``\\ud800`` escape), or
+    None."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -143,7 +145,7 @@ def _item_problem(
     user_id = item.get("userId")
     if not isinstance(user_id, str) or not user_id:
         return "userId", "userId is a non-empty string"
-    problem = _utf8_problem(user_id)
+    problem = utf8_problem(user_id)
     if problem is not None:
         return "userId", f"userId: {problem}"
     session_number = item.get("sessionNumber")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -17,10 +18,12 @@ import uvicorn
 
 from generator.integration_spec import Integration
 from generator.sandbox.app import Credentials, QuietDrops, SandboxApp
+from generator.sandbox.checks import utf8_problem
 from generator.sandbox.connections import SandboxConnection
 from generator.sandbox.faults import Faults, FaultSettings
 from generator.sandbox.hosts import is_loopback
-from generator.sandbox.store import Store
+from generator.sandbox.listener import Listener
+from generator.sandbox.store import MAX_INTEGER, Store
 from generator.sandbox.tokens import TokenIssuer
 from generator.sandbox.versions import VersionsError, integration_versions
 
@@ -35,6 +38,9 @@ BODY_TIMEOUT = 30.0
 """Seconds a request body may take to arrive whole; then 408 and the connection is closed."""
 MAX_CONNECTIONS = 512
 """Connections open at once beyond which requests are answered 503."""
+MAX_TOKEN_TTL = 365 * 24 * 3600
+"""The longest token lifetime, a year (the API's tokens last an hour): far beyond it the
+expiry time is no longer a number the sandbox can compute."""
 
 
 class SandboxError(Exception):
@@ -58,6 +64,40 @@ def _bind(host: str, port: int) -> socket.socket:
         ) from None
     sock.listen(1024)
     return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, accepting connections with the sandbox's own loop (listener.py)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sock: socket.socket,
+        connection_class: type[SandboxConnection],
+    ) -> None:
+        super().__init__(config)
+        self._sock = sock
+        self._connection_class = connection_class
+        self._listener: Listener | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.SelectorEventLoop):
+            # Windows' proactor loop cannot watch a socket: asyncio's own accept loop then.
+            await super().startup(sockets=[self._sock])
+            return
+        await super().startup(sockets=[])
+        self._listener = Listener(self._sock, self._new_connection, loop)
+
+    def _new_connection(self) -> SandboxConnection:
+        return self._connection_class(
+            self.config, self.server_state, self.lifespan.state
+        )
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        await super().shutdown(sockets=sockets)
 
 
 class Sandbox:
@@ -103,13 +143,30 @@ class Sandbox:
                 f"--host {host} is not a loopback address: the sandbox serves plain http, "
                 "which the generated clients accept only on 127.0.0.1, ::1 or localhost"
             )
-        if token_ttl < 1:
-            raise SandboxOptionError("--token-ttl is a number of seconds, 1 or more")
-        if project_id < 1:
-            raise SandboxOptionError("--project-id is a positive integer")
-        if not (idle_timeout > 0 and body_timeout > 0 and max_connections > 0):
+        if not 1 <= token_ttl <= MAX_TOKEN_TTL:
             raise SandboxOptionError(
-                "the idle and body timeouts are seconds above 0, and max_connections 1 or more"
+                f"--token-ttl is a number of seconds from 1 to {MAX_TOKEN_TTL} (a year)"
+            )
+        if not 1 <= project_id <= MAX_INTEGER:
+            raise SandboxOptionError(
+                f"--project-id is an integer from 1 to {MAX_INTEGER} "
+                "(the largest integer SQLite stores)"
+            )
+        for option, value in (
+            ("--client-id", client_id),
+            ("--client-secret", client_secret),
+        ):
+            # No client could send such a credential, and comparing with it would fail.
+            if value is not None and utf8_problem(value) is not None:
+                raise SandboxOptionError(f"{option} is not valid UTF-8 text")
+        if not (
+            0 < idle_timeout < math.inf
+            and 0 < body_timeout < math.inf
+            and max_connections > 0
+        ):
+            raise SandboxOptionError(
+                "the idle and body timeouts are finite seconds above 0, and "
+                "max_connections 1 or more"
             )
         fault_settings = faults or FaultSettings()
         problems = fault_settings.problems()
@@ -141,20 +198,23 @@ class Sandbox:
             port=bound_port,
             body_timeout=body_timeout,
         )
-        self._server = uvicorn.Server(
+        connection_class = SandboxConnection.waiting_at_most(idle_timeout)
+        self._server = _Server(
             uvicorn.Config(
                 self.app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
-                http=SandboxConnection.waiting_at_most(idle_timeout),
+                http=connection_class,
                 loop="asyncio",
                 timeout_graceful_shutdown=2,
                 # Our own deadline closes idle connections first (connections.py).
                 timeout_keep_alive=math.ceil(idle_timeout),
                 # uvicorn counts the connection asking among those open.
                 limit_concurrency=max_connections + 1,
-            )
+            ),
+            self._socket,
+            connection_class,
         )
         logging.getLogger("uvicorn.error").addFilter(QuietDrops())
         self._thread: threading.Thread | None = None
@@ -189,7 +249,7 @@ class Sandbox:
     def serve_forever(self) -> None:
         """Serve until interrupted (Ctrl-C or SIGTERM), then close the database."""
         try:
-            self._server.run(sockets=[self._socket])
+            self._server.run()
         finally:
             self._close()
 
@@ -197,7 +257,6 @@ class Sandbox:
         """Serve from a background thread; returns once it accepts connections."""
         self._thread = threading.Thread(
             target=self._server.run,
-            kwargs={"sockets": [self._socket]},
             name="enrichgen-sandbox",
             daemon=True,
         )

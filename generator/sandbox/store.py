@@ -13,6 +13,10 @@ from typing import Any
 
 from generator.sandbox.checks import StoredItem
 
+MAX_INTEGER = 2**63 - 1
+"""SQLite's integers are 64-bit: the largest project id or integrationVersion the store can
+hold, and the largest integer filter of the listing."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS enrichments (
     project_id INTEGER NOT NULL,
