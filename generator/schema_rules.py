@@ -140,6 +140,8 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         return [("", "the schema needs at least one field")]
     if kind == "minLength":
         return [("", "must not be empty")]
+    if kind == "maximum":
+        return [("", f"must be at most {error.validator_value} (got {error.instance})")]
     if kind == "minimum":
         return [("", f"must be {error.validator_value} or more (got {error.instance})")]
     return [("", error.message)]

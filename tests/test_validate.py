@@ -119,6 +119,10 @@ def test_a_missing_file_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None
             "without a decimal point or exponent: 1, not 1.0",
         ),
         ({"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 1e400}, "not inf"),
+        (
+            {"fields": [{"name": "a", "type": "INT", "optional": False}], "integrationVersion": 2**63},
+            "must be at most 2147483647 (got 9223372036854775808)",
+        ),
     ],
 )
 def test_single_rules(tmp_path: Path, document: object, fragment: str) -> None:
