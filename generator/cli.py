@@ -123,6 +123,15 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     from generator.package import build_package
     from generator.package_changes import changes_since
 
+    try:
+        os.getcwd()  # the recorded command's paths are made relative from it
+    except FileNotFoundError:
+        click.echo(
+            "error: the current directory no longer exists (it was deleted or moved): cd to "
+            "one that does, then generate again",
+            err=True,
+        )
+        sys.exit(2)
     _check_out_dir(out_dir)
     if package is not None and not is_package_name(package):
         # a bad option, not a problem in a schema: one line, exit 2, before any schema

@@ -51,7 +51,9 @@ def recorded_path(path: str, out_dir: str) -> str:
         relative = os.path.relpath(_absolute(path), _absolute(out_dir).parent)
     except ValueError:  # another drive, on Windows: no relative path exists
         return _absolute(path).as_posix()
-    return Path(relative).as_posix()
+    recorded = Path(relative).as_posix()
+    # "-calls.json" would be read as an option when the command is run
+    return f"./{recorded}" if recorded.startswith("-") else recorded
 
 
 def regenerate_command(

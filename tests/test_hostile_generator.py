@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -457,6 +458,38 @@ def test_a_new_package_interrupted_half_way_leaves_nothing_in_the_way(
     monkeypatch.setattr(output, "_write_atomically", real_write)
     assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
     assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
+
+
+def test_a_schema_path_starting_with_a_dash_is_recorded_so_that_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SCHEMAS / "call_tracking.json", "-calls.json")
+    assert enrichgen("generate", "./-calls.json", "--out", "vendor").exit_code == 0
+    manifest = json.loads((tmp_path / "vendor" / PACKAGE / MANIFEST_NAME).read_text())
+    assert manifest["command"] == "enrichgen generate ./-calls.json --out vendor"
+    arguments = shlex.split(manifest["command"])[2:]
+    assert enrichgen("generate", *arguments, "--check").exit_code == 0
+
+
+def test_generate_from_a_deleted_directory_is_one_line(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]);"
+        "from generator.cli import main; sys.argv = ['enrichgen', 'generate', sys.argv[2],"
+        " '--out', sys.argv[3]]; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(gone), str(SCHEMAS / "call_tracking.json"),
+         str(tmp_path / "out")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        "error: the current directory no longer exists (it was deleted or moved): cd to one "
+        "that does, then generate again\n"
+    )
 
 
 # --- item 8: hostile schema files -----------------------------------------------------------
