@@ -241,13 +241,10 @@ MAX_SECRET_BYTES = 4096
 
 def _secret(arguments: argparse.Namespace, stdin: IO[bytes], stderr: TextIO) -> str:
     """The client secret: from a file or standard input, the environment, or (with a
-    warning) the command line."""
-    path = _setting(
-        arguments.client_secret_file,
-        "CS_CLIENT_SECRET_FILE",
-        "--client-secret-file",
-        False,
-    )
+    warning) the command line; a flag wins over any variable."""
+    path = arguments.client_secret_file
+    if path is None and arguments.client_secret is None:
+        path = os.environ.get("CS_CLIENT_SECRET_FILE") or None
     if path is not None:
         if path == "-" and arguments.file == "-":
             raise UsageError(
@@ -278,10 +275,12 @@ def _secret(arguments: argparse.Namespace, stdin: IO[bytes], stderr: TextIO) -> 
             "process list; prefer $CS_CLIENT_SECRET or --client-secret-file",
             file=stderr,
         )
-    value = _setting(
-        arguments.client_secret, "CS_CLIENT_SECRET", "--client-secret", True
-    )
-    assert value is not None
+    value = arguments.client_secret or os.environ.get("CS_CLIENT_SECRET")
+    if not value:
+        raise UsageError(
+            "no client secret: set CS_CLIENT_SECRET, or pass --client-secret-file (a file "
+            "holding it, - for standard input)"
+        )
     return value
 
 

@@ -291,6 +291,24 @@ def test_a_secret_on_the_command_line_works_with_a_warning(
     assert SECRET not in err
 
 
+def test_a_secret_flag_wins_over_the_environment_and_none_says_where_to_put_one(
+    tmp_path: Path,
+    recorded: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-the-file\n")
+    monkeypatch.setenv("CS_CLIENT_SECRET_FILE", str(secret_file))
+    assert run("send", path, "--client-secret", SECRET) == 0
+    assert recorded[-1] == ("me", SECRET, 7)
+    monkeypatch.delenv("CS_CLIENT_SECRET_FILE")
+    assert run("send", path) == 2
+    err = capsys.readouterr().err
+    assert "no client secret: set CS_CLIENT_SECRET, or pass --client-secret-file" in err
+
+
 def test_an_empty_file_says_so(
     tmp_path: Path, recorded: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
 ) -> None:
