@@ -224,6 +224,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="requests in flight at once (default: the client's)",
     )
+    send.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host other than *.contentsquare.com that the secret and the token may be "
+        "sent to (again for several); https only, as for any host",
+    )
     return parser
 
 
@@ -324,10 +332,16 @@ def _client(
             auth_url=auth_url or DEFAULT_AUTH_URL,
             max_batch_size=arguments.max_batch_size,
             integration_version=arguments.integration_version,
+            allowed_hosts=arguments.allowed_host,
             **options,
         )
     except (ValueError, UnsafeEndpointError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(_for_the_command_line(str(error))) from None
+
+
+def _for_the_command_line(message: str) -> str:
+    """A client's message, with its option names as the command line spells them."""
+    return message.replace("in allowed_hosts", "with --allowed-host")
 
 
 def _is_input(path: str, input_path: str, stdin: IO[bytes]) -> bool:
@@ -669,7 +683,7 @@ def _send(
     outcomes.print()
     print(_summary(path, report, reading, reading.progress.elapsed))
     if isinstance(error, (EnrichmentError, OSError)):
-        print(f"{PROGRAM}: error: {error}", file=stderr)
+        print(f"{PROGRAM}: error: {_for_the_command_line(str(error))}", file=stderr)
     if outcomes.error is not None:
         print(
             f"{PROGRAM}: error: cannot write {outcomes.path}: "

@@ -193,6 +193,26 @@ def test_send_refuses_an_unsafe_auth_url(
         assert "auth_url" in err and SECRET not in err
 
 
+def test_another_host_can_be_allowed_with_the_option_the_error_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ..command_line import _client, _parser
+
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    arguments = ["--client-id", "me", "--client-secret", SECRET, "--project-id", "7"]
+    auth_url = "https://auth.example.com/v1/oauth/token"
+    assert run("send", path, *arguments, "--auth-url", auth_url) == 2
+    err = capsys.readouterr().err
+    assert (
+        "name it with --allowed-host if you trust it" in err
+        and "allowed_hosts" not in err
+    )
+    allowed = ["--auth-url", auth_url, "--allowed-host", "auth.example.com"]
+    parsed = _parser().parse_args(["send", path, *arguments, *allowed])
+    with _client(parsed, io.BytesIO(), io.StringIO()) as client:
+        assert client.allowed_hosts == {"auth.example.com"}
+
+
 def test_help_describes_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--help") == 0
     out = capsys.readouterr().out
