@@ -118,6 +118,19 @@ def test_the_token_is_cached_between_sends(server: ScriptedServer, delays: list[
     assert len(server.token_requests) == 1
 
 
+def test_an_async_client_serves_one_event_loop_after_another(
+    server: ScriptedServer, delays: list[float]
+) -> None:
+    """Two asyncio.run() calls with one client (a script that sends twice, a test suite):
+    the second loop gets its own pools and lock, not the first's, closed with its loop."""
+    client = AsyncEnrichmentClient("id", SECRET, PROJECT, auth_url=server.auth_url)
+    for run in range(3):
+        report = asyncio.run(client.send([item(f"u{run}-{n}") for n in range(10)]))
+        assert report.accepted == 10, report
+    asyncio.run(client.aclose())
+    assert len(server.token_requests) == 1  # the token outlives the loops
+
+
 @pytest.mark.parametrize(
     ("lifetime", "renewed_from"),
     [(3600.0, 3240.0), (7200.0, 6480.0), (100.0, 50.0), (30.0, 15.0), (2.0, 1.0)],

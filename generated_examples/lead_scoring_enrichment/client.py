@@ -961,14 +961,31 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         async with pools.posting(_direct_request(request)) as response:
             yield response
 
+    _loop: asyncio.AbstractEventLoop | None = None
+    """The event loop the client was last used in."""
+
     def _start_io(self) -> None:
         self._token_lock: asyncio.Lock | None = None  # made in the running loop
+
+    def _in_this_loop(self) -> None:
+        """A client used in another event loop than before (a second ``asyncio.run``)
+        makes its own pools and lock there: the first loop's belong to it, and it may be
+        closed. (Its pooled connections cannot be closed from here: they are let go.)"""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._loop is not None:
+            self._start_io()
+            if self._owns_http:
+                self._http = self._new_http_client()
+        self._loop = loop
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
     async def token(self, stale: object | None = None) -> Token:
         """A valid token: the cached one, or a new one (one request at a time)."""
+        self._in_this_loop()
         token = self._usable_token(stale)
         if token is not None:
             return token
@@ -1030,6 +1047,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
         mappings, read lazily. The rest is as for ``EnrichmentClient.send``.
         """
         self._check_open()
+        self._in_this_loop()
         plan = self._plan(on_failure)
         if isinstance(items, AsyncIterable):
             async_items = aiter(items)
@@ -1082,6 +1100,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                 task.cancel()
 
     async def aclose(self) -> None:
+        self._in_this_loop()  # what another loop pooled cannot be closed from this one
         if self._owns_http:
             try:
                 await self._http.aclose()
