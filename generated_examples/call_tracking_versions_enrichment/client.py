@@ -351,6 +351,17 @@ class BaseClient(Generic[HttpClient]):
             "follow_redirects": False,
         }
 
+    def _too_late(self, post: Post) -> NoAnswer | None:
+        """A post whose deadline passed while it waited for the token is not made: it
+        could still land after the plan has counted it unanswered."""
+        if self._clock() < post.deadline:
+            return None
+        return NoAnswer(
+            "not sent: its deadline passed while it waited for a token",
+            reached_endpoint=False,
+            maybe_applied=False,
+        )
+
     def _attempt_timeout(self, deadline: float) -> float:
         return max(0.001, min(self.timeout, deadline - self._clock()))
 
@@ -832,6 +843,9 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             token = self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
             return _without_token(unavailable)
+        late = self._too_late(post)
+        if late is not None:
+            return late
         request = self._post_request(post, token)
         try:
             with self._posting(request) as response:
@@ -1026,6 +1040,9 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             token = await self.token(stale=post.refused_token)
         except TokenUnavailable as unavailable:
             return _without_token(unavailable)
+        late = self._too_late(post)
+        if late is not None:
+            return late
         request = self._post_request(post, token)
         try:
             async with self._posting(request) as response:

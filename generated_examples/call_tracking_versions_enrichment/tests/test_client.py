@@ -195,6 +195,43 @@ def test_an_unreachable_token_endpoint_fails_the_items_and_names_the_url(
     assert "ConnectError" in report.failed[0].reason
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_post_whose_deadline_passed_while_it_waited_for_the_token_is_not_made(
+    kind: str, api: FakeApi
+) -> None:
+    """Sent anyway (with a timeout of 1 ms), it could land after the plan had counted it
+    unanswered."""
+    now = [0.0]
+
+    def slow_token(request: httpx.Request) -> httpx.Response:
+        now[0] += 1000.0  # the token came after the batch deadline
+        token = {"access_token": "t", "endpoint": ENDPOINT, "expires_in": 36000}
+        return httpx.Response(200, json=token)
+
+    api.token_replies.append(slow_token)
+    options: dict[str, Any] = {"auth_url": AUTH_URL, "batch_deadline": 10.0}
+    if kind == "sync":
+        with httpx.Client(transport=httpx.MockTransport(api)) as http:
+            with EnrichmentClient(
+                "client-id", SECRET, 42, http_client=http, **options
+            ) as client:
+                client._clock = lambda: now[0]
+                report = client.send(items(3))
+    else:
+
+        async def main() -> SendReport:
+            async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as http:
+                async with AsyncEnrichmentClient(
+                    "client-id", SECRET, 42, http_client=http, **options
+                ) as client:
+                    client._clock = lambda: now[0]
+                    return await client.send(items(3))
+
+        report = asyncio.run(main())
+    assert api.batches == [] and report.failed_count == 3
+    assert "while it waited for a token" in report.failed[0].reason
+
+
 def test_a_write_failed_for_want_of_a_token_leaves_the_later_write_of_its_key_free(
     clients: Clients, api: FakeApi
 ) -> None:
