@@ -800,7 +800,19 @@ class SendPlan:
                 "from this package's"
             )
         reason += "; safe to resend once that is fixed"
-        logger.warning("%s", reason)
+        # The log says which refusal without the server's words, which may quote a value.
+        status, code, field = signature
+        which = ", ".join(
+            [f"HTTP {status}"]
+            + ([code] if code else [])
+            + ([f"field {field!r}"] if field else [])
+        )
+        logger.warning(
+            "the server refused %d items in a row for one reason (%s): the items of the "
+            "search not yet tried are failed, safe to resend once that is fixed",
+            count,
+            which,
+        )
         self._systematic[signature] = reason
         parts = [batch for batch in self._ready if batch.from_refusal]
         self._ready = deque(batch for batch in self._ready if not batch.from_refusal)
