@@ -15,7 +15,7 @@ import functools
 import operator
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count, repeat
 from typing import Any, Literal, NamedTuple
 
@@ -48,11 +48,14 @@ class ValidItem(NamedTuple):  # a tuple: millions are made, they must be cheap
     key: ItemKey
     wire: bytes  # the item's JSON, exactly as it goes into a batch body
 
+    def __repr__(self) -> str:  # the item, its key and its JSON hold field values
+        return f"ValidItem(position={self.position}, {len(self.wire)} bytes)"
+
 
 @dataclass(frozen=True)
 class InvalidItem:
     position: int  # in the input
-    item: Any
+    item: Any = field(repr=False)  # field values
     reason: str
     field: str | None
 
@@ -98,6 +101,12 @@ class ValidRun(NamedTuple):
     items: list[Any]
     keys: list[ItemKey]
     json: bytes
+
+    def __repr__(self) -> str:  # the items, their keys and their JSON hold field values
+        return (
+            f"ValidRun(first_position={self.first_position}, {len(self.keys)} items, "
+            f"{len(self.json)} bytes)"
+        )
 
     def split(self) -> list[ValidItem]:
         """The run's items one by one.

@@ -109,11 +109,12 @@ class Post:
     """Post ``body`` (``count`` items) to the enrichment endpoint.
 
     The attempt must be over by ``deadline`` (the plan's clock), reading the answer
-    included. ``refused_token`` is the token the previous attempt was refused with (HTTP
-    401): get a new one first.
+    included. ``refused_token`` is a token an earlier attempt of the batch was refused
+    with (HTTP 401): never to be used again. The body holds field values: it is kept out of
+    the repr, as in every class here.
     """
 
-    body: bytes
+    body: bytes = field(repr=False)
     count: int
     deadline: float
     refused_token: object | None = None
@@ -144,7 +145,7 @@ class Answer:
     """The endpoint's answer to a ``Post`` (its body read up to a bounded size)."""
 
     status: int
-    content: bytes
+    content: bytes = field(repr=False)  # the server's text may quote a value
     retry_after: str | None = None
     token: object | None = None
     """The token the post was made with (the plan hands it back on a 401)."""
@@ -184,10 +185,10 @@ class SendSettings:
 
 @dataclass(eq=False)
 class _Batch:
-    contents: list[ValidItem] | ValidRun
+    contents: list[ValidItem] | ValidRun = field(repr=False)
     """The items, or a run of them as validated (the common case: see ``items``)."""
     deadline: float
-    body: bytes = b""
+    body: bytes = field(default=b"", repr=False)
     retries: int = 0
     renewed: bool = False
     """The last answer was a 401 and the token was renewed: a second 401 fails the batch,

@@ -1037,3 +1037,24 @@ def test_an_interrupt_inside_the_plan_leaves_no_item_without_an_outcome_before_r
     report = run.plan.abandon().report
     assert report.first_unfinished is not None and report.first_unfinished <= lost_from
     assert report.accepted >= report.first_unfinished  # each item before it has one
+
+
+def test_no_repr_of_the_engine_holds_a_field_value() -> None:
+    """Reprs end up in tracebacks, debuggers and test output."""
+    from ..validation import validate_chunk, validate_run
+
+    value = "John Smith 555-0100"  # as a user ID: every schema has one
+    chunk = [item(f"{value} {n}") for n in range(3)]
+    run = validate_run(0, chunk, LATEST)
+    assert run is not None
+    shown = [repr(run), *map(repr, run.split())]
+    [invalid] = validate_chunk(0, [{**chunk[0], "sessionNumber": "x"}], LATEST)
+    shown.append(repr(invalid))
+    plan = Run([]).plan
+    read: list[object] = [*chunk]
+    plan.items_read(read)
+    post = plan.next_action()
+    assert isinstance(post, Post)
+    shown += [repr(post), repr(plan._in_flight[post])]
+    shown.append(repr(Answer(400, json.dumps({"errorMessage": value}).encode())))
+    assert not [text for text in shown if value in text]
