@@ -197,6 +197,8 @@ class _Batch:
     started: bool = False
     from_refusal: bool = False
     """A part of a refused batch: its items were refused together with others."""
+    refusal: tuple[int, str | None, str | None] | None = None
+    """For a part: the (status, code, field) of the refusal that made it."""
     not_before: float = 0.0
     first_attempt: float = 0.0
     refused_token: object | None = field(default=None, repr=False)
@@ -768,7 +770,7 @@ class SendPlan:
             refused = items[index]
             rest = items[:index] + items[index + 1 :]
             if rest:
-                self._requeue(rest, batch)
+                self._requeue(rest, batch, signature)
             self._reject(
                 refused, f"refused by the server: {error}", error.field, status
             )
@@ -778,8 +780,8 @@ class SendPlan:
                 self._streak = None  # the items before it were fine
             return
         half = len(items) // 2
-        self._requeue(items[half:], batch)
-        self._requeue(items[:half], batch)
+        self._requeue(items[half:], batch, signature)
+        self._requeue(items[:half], batch, signature)
 
     def _count_single_refusal(
         self, signature: tuple[int, str | None, str | None], error: ServerError
@@ -815,8 +817,11 @@ class SendPlan:
             which,
         )
         self._systematic[signature] = reason
-        parts = [batch for batch in self._ready if batch.from_refusal]
-        self._ready = deque(batch for batch in self._ready if not batch.from_refusal)
+        # The parts of searches for this refusal; one for another goes on.
+        parts = [batch for batch in self._ready if batch.refusal == signature]
+        self._ready = deque(
+            batch for batch in self._ready if batch.refusal != signature
+        )
         for part in parts:
             self._fail_batch(part, reason, None)
 
@@ -840,8 +845,9 @@ class SendPlan:
             self._builder.max_size = half
             logger.info("HTTP 413: batches of at most %d items from now on", half)
             self._ready = deque(self._smaller(self._ready, half))
-        self._requeue(items[half:], batch)
-        self._requeue(items[:half], batch)
+        signature = (status, error.code, error.field)
+        self._requeue(items[half:], batch, signature)
+        self._requeue(items[:half], batch, signature)
 
     def _smaller(self, batches: Iterable[_Batch], size: int) -> Iterable[_Batch]:
         """Batches not sent yet, cut to ``size`` items at most."""
@@ -856,12 +862,18 @@ class SendPlan:
                     maybe_applied=batch.maybe_applied,
                 )
 
-    def _requeue(self, items: list[ValidItem], parent: _Batch) -> None:
+    def _requeue(
+        self,
+        items: list[ValidItem],
+        parent: _Batch,
+        refusal: tuple[int, str | None, str | None],
+    ) -> None:
         """A part of a refused batch goes first, as a new request (not a retry)."""
         part = _Batch(
             items,
             parent.deadline,
             from_refusal=True,
+            refusal=refusal,
             started=True,
             maybe_applied=parent.maybe_applied,
         )

@@ -1061,3 +1061,24 @@ def test_no_repr_of_the_engine_holds_a_field_value() -> None:
     shown += [repr(post), repr(plan._in_flight[post])]
     shown.append(repr(Answer(400, json.dumps({"errorMessage": value}).encode())))
     assert not [text for text in shown if value in text]
+
+
+def test_a_systematic_refusal_fails_only_its_own_search() -> None:
+    """Two batches refused for two reasons: when one reason proves systematic, the parts
+    of the other batch's search go on (they were failed with the wrong reason)."""
+    run = Run([item(n) for n in range(20)], max_batch_size=10, max_in_flight=2)
+    (first, second), _ = run.posts()
+    run.answer(second, 400, errorCode="TOO_LONG", field="userId", index=0)
+    run.answer(first, 400, errorCode="UNKNOWN_FIELD", field="call_lenght", index=0)
+    while not isinstance(action := run.next(), Finished):
+        assert isinstance(action, Post)
+        if users(action)[0] in ("user-0", "user-1", "user-2", "user-3"):
+            run.answer(
+                action, 400, errorCode="UNKNOWN_FIELD", field="call_lenght", index=0
+            )
+        else:
+            run.answer(action)
+    report = action.report
+    assert {failure.index for failure in report.failed} == set(range(4, 10))
+    assert all("call_lenght" in failure.reason for failure in report.failed)
+    assert report.accepted == 9 and report.rejected_count == 5
