@@ -279,17 +279,17 @@ class SendPlan:
         self._busy: set[ItemKey] = set()
         """Keys of the batches that have no outcome yet (queued, waiting or in flight)."""
         self._waiting: dict[ItemKey, ValidItem] = {}
+        """A later write of a busy key, held until the earlier one's outcome is known."""
         self._failed_keys: dict[ItemKey, str] = {}
         """Keys of the writes that failed, with why a later write of one is not sent
         (see ``_fail``)."""
-        """A later write of a busy key, held until the earlier one's outcome is known."""
         self._unsent: list[_Batch] = []
+        """Batches never started when the send was stopped."""
         self._unsettled: int | None = None
         """Lowered to the first position a call decides outcomes from, and put back when
         the call ends: an exception that breaks into the call (a Ctrl-C, which comes
         between any two steps) leaves it lowered, and the send resumes there at the
         latest (``_first_unfinished``), whatever the call had decided."""
-        """Batches never started when the send was stopped."""
         self._read = 0
         self._reading = True
         self._input_ended = False
@@ -304,11 +304,17 @@ class SendPlan:
         """Why the last batch of the current run of undelivered batches was not."""
         self._endpoint_answered = self._started_at
         """When the endpoint last answered with a status below 500."""
-        self._refusals_in_a_row: tuple[tuple[int, str | None], int] | None = None
+        self._batches_refused: tuple[tuple[int, str | None], int] | None = None
+        """Batches refused whole in a row: (status, errorCode), how many."""
         self._closed: str | None = None
         """Why the rest of the send fails at once (the breaker, the send deadline)."""
-        self._streak: tuple[tuple[int, str | None, str | None], int] | None = None
+        self._items_refused: tuple[tuple[int, str | None, str | None], int] | None = (
+            None
+        )
+        """Single items refused in a row by the refusal search: (status, errorCode,
+        field), how many."""
         self._systematic: dict[tuple[int, str | None, str | None], str] = {}
+        """The refusals found systematic, with the reason their items fail with."""
 
     # -- what to do next ------------------------------------------------------------
 
@@ -621,8 +627,8 @@ class SendPlan:
             self._endpoint_answered = now
         if verdict is Verdict.ACCEPTED:
             self._window = min(self.settings.max_in_flight, self._window + 1)
-            self._streak = None
-            self._refusals_in_a_row = None
+            self._items_refused = None
+            self._batches_refused = None
             self._accept(batch)
         elif self._closed is not None:
             self._fail_batch(batch, self._closed, status)
@@ -742,9 +748,9 @@ class SendPlan:
         """Batches refused whole, one after another, for one reason (403, 404, a 401 after
         a renewal): after a few, the rest of the send would be refused the same way."""
         signature = (status, error.code)
-        refusals = self._refusals_in_a_row
+        refusals = self._batches_refused
         count = refusals[1] + 1 if refusals and refusals[0] == signature else 1
-        self._refusals_in_a_row = (signature, count)
+        self._batches_refused = (signature, count)
         if count >= self.settings.failure_threshold:
             self._close(
                 f"not sent: the endpoint refused {count} batches in a row with "
@@ -777,7 +783,7 @@ class SendPlan:
             if index == 0:
                 self._count_single_refusal(signature, error)
             else:
-                self._streak = None  # the items before it were fine
+                self._items_refused = None  # the items before it were fine
             return
         half = len(items) // 2
         self._requeue(items[half:], batch, signature)
@@ -786,10 +792,9 @@ class SendPlan:
     def _count_single_refusal(
         self, signature: tuple[int, str | None, str | None], error: ServerError
     ) -> None:
-        count = (
-            self._streak[1] + 1 if self._streak and self._streak[0] == signature else 1
-        )
-        self._streak = (signature, count)
+        refused = self._items_refused
+        count = refused[1] + 1 if refused and refused[0] == signature else 1
+        self._items_refused = (signature, count)
         if count < SYSTEMATIC_REFUSALS:
             return
         reason = (

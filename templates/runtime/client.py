@@ -1094,7 +1094,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                         else:
                             _give_read(plan, _read(sync_items, action.count))
                     elif isinstance(action, Post):
-                        running[asyncio.ensure_future(self._attempt(action))] = action
+                        running[asyncio.create_task(self._attempt(action))] = action
                     elif isinstance(action, Finished):
                         return _end(action)
                     else:

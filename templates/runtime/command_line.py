@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 from .client import EnrichmentClient
 from .errors import EnrichmentError, SendInterrupted, UnsafeEndpointError
@@ -708,22 +708,29 @@ def _send(
     return 1 if reading.outcomes.count else 0
 
 
-def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
+def _run(arguments: argparse.Namespace, stdin: BinaryIO, stderr: TextIO) -> int:
     version = _version(arguments)
-    client = _client(arguments, stdin, stderr) if arguments.command == "send" else None
-    items = ItemFile.open(
-        arguments.file,
-        stdin,
-        arguments.format,
-        version,
-        pause_after=PIPE_QUIET_SECONDS if client is not None else None,
-    )
-    progress = Progress(stderr, items, enabled=stderr.isatty())
-    outcomes = _Outcomes(
-        arguments.failed_out, arguments.file, stdin, arguments.start_line
-    )
-    reading = _Reading(items, progress, outcomes, arguments.start_line)
-    try:
+    sending = arguments.command == "send"
+    with contextlib.ExitStack() as closing:
+        # The file first (a mistyped path is the first thing to hear of), then the
+        # credentials, then --failed-out, which is emptied on opening.
+        items = ItemFile.open(
+            arguments.file,
+            stdin,
+            arguments.format,
+            version,
+            pause_after=PIPE_QUIET_SECONDS if sending else None,
+        )
+        closing.callback(items.close)
+        client = _client(arguments, stdin, stderr) if sending else None
+        if client is not None:
+            closing.callback(client.close)
+        outcomes = _Outcomes(
+            arguments.failed_out, arguments.file, stdin, arguments.start_line
+        )
+        closing.callback(outcomes.close)
+        progress = Progress(stderr, items, enabled=stderr.isatty())
+        reading = _Reading(items, progress, outcomes, arguments.start_line)
         if client is not None:
             return _send(client, reading, stderr, items.path)
         valid = _validate(reading, version)
@@ -743,9 +750,6 @@ def _run(arguments: argparse.Namespace, stdin: Any, stderr: TextIO) -> int:
             print(f"{PROGRAM}: {items.path} holds no items", file=stderr)
             return 1
         return 1 if outcomes.count else 0
-    finally:
-        items.close()
-        outcomes.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -155,6 +155,21 @@ def test_a_missing_file_is_a_usage_error(
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_send_names_a_missing_file_before_missing_credentials_and_keeps_failed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in ("CS_CLIENT_ID", "CS_CLIENT_SECRET", "CS_CLIENT_SECRET_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    failed_out = tmp_path / "failed.jsonl"
+    failed_out.write_text("the last run's failures\n")
+    missing = str(tmp_path / "missing.jsonl")
+    assert run("send", missing, "--failed-out", str(failed_out)) == 2
+    assert "cannot read" in capsys.readouterr().err
+    path = jsonl(tmp_path, json.dumps(item("a")))
+    assert run("send", path, "--failed-out", str(failed_out)) == 2  # no credentials
+    assert failed_out.read_text() == "the last run's failures\n"
+
+
 def test_send_needs_credentials_and_never_prints_the_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -259,6 +274,9 @@ class _Recorded:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def send(self, items: Any, **options: Any) -> SendReport:
