@@ -19,6 +19,8 @@ help:
 	@echo "make regen  - regenerate the golden records and the reference modules in templates/runtime"
 	@echo "make bench  - run the benchmarks (installs the benchmark-only extras)"
 	@echo "make oldest - run the golden packages' own tests with the oldest pydantic and httpx they claim"
+	@echo "make install - only set up .venv with the test tools (make test does it first)"
+	@echo "make clean  - remove .venv, the demo's output and caches"
 
 # The demo needs only the tool; the tests add pytest, hypothesis, ruff and mypy.
 $(INSTALLED): pyproject.toml

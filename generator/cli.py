@@ -101,7 +101,8 @@ def validate(schemas: tuple[str, ...]) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory that receives one package per schema (DIR/<package>/).",
+    help="Directory that receives the packages: DIR/<package>/ for each schema, or for "
+    "the versions given with --package.",
 )
 @click.option(
     "--package",
@@ -119,6 +120,9 @@ def generate(schemas: tuple[str, ...], out_dir: str, package: str | None, check:
     Several schemas of one integration (the same name, each its own integrationVersion) go
     into one package with --package. Running it again over a package it generated replaces
     exactly the files it wrote before, and says what changed in the schemas.
+
+    Exit status: 0 written (or, with --check, up to date); 1 an invalid schema, a
+    directory enrichgen will not write into, or (--check) a difference; 2 a usage error.
     """
     from generator.package import build_package
     from generator.package_changes import changes_since
@@ -359,7 +363,9 @@ def sandbox(
     max_batch_size: int | None,
     seed: int | None,
 ) -> None:
-    """Serve a local stand-in for Contentsquare's token and enrichment endpoints.
+    """Serve a local stand-in for Contentsquare's endpoints.
+
+    The token and the enrichment endpoints, on a loopback address.
 
     It checks every request against SCHEMAS like the real API (all or nothing, 400 naming the
     item and the field), stores what it accepts (GET /sandbox/enrichments) and counts what it

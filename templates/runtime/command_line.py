@@ -31,7 +31,7 @@ from .errors import EnrichmentError, SendInterrupted, UnsafeEndpointError
 from .integration import INTEGRATION_NAME, INTEGRATION_VERSION, VERSIONS
 from .item_files import QUIET, BadLine, FileError, ItemFile
 from .report import ItemFailure, SendReport
-from .sending import VALIDATION_CHUNK, InputPaused, SendControl
+from .sending import DEFAULT_MAX_IN_FLIGHT, VALIDATION_CHUNK, InputPaused, SendControl
 from .token import DEFAULT_AUTH_URL
 from .validation import InvalidItem, validate_chunk
 from .versions import IntegrationVersion
@@ -154,8 +154,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "FILE is JSON lines (one wire-format item per line) or CSV (columns userId, "
             "sessionNumber, enrichmentNumber, then the schema's field names); '-' reads "
-            "standard input. Exit status: 0 all valid or accepted, 1 anything rejected, "
-            "failed or left unsent, 2 usage error."
+            "standard input. Exit status: 0 all valid or accepted; 1 anything rejected, "
+            "failed or left unsent, no items, refused credentials or a file that could not "
+            "be written; 2 a usage error (an option, a file that cannot be read, a CSV "
+            "header)."
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -189,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
             type=int,
             default=1,
             metavar="N",
-            help="skip the lines before N (to resume a stopped send where it said)",
+            help="skip the lines before N (send: to resume a stopped send where it said; "
+            "--failed-out then keeps the entries of the lines before N)",
         )
     send = commands.choices["send"]
     for flag, variable, help_text in (
@@ -198,17 +201,20 @@ def _parser() -> argparse.ArgumentParser:
             "--client-secret",
             "CS_CLIENT_SECRET",
             "OAuth client secret (visible to other local users in the process list: "
-            "prefer $CS_CLIENT_SECRET or --client-secret-file)",
+            "prefer $CS_CLIENT_SECRET or --client-secret-file; either flag wins over "
+            "both variables)",
         ),
         (
             "--client-secret-file",
             "CS_CLIENT_SECRET_FILE",
-            "read the OAuth client secret from this file ('-': standard input)",
+            "read the OAuth client secret from this file ('-': standard input); "
+            "$CS_CLIENT_SECRET_FILE wins over $CS_CLIENT_SECRET",
         ),
         ("--project-id", "CS_PROJECT_ID", "Contentsquare project ID"),
-        ("--auth-url", "CS_AUTH_URL", f"token endpoint (default: {DEFAULT_AUTH_URL})"),
+        ("--auth-url", "CS_AUTH_URL", "token endpoint"),
     ):
-        send.add_argument(flag, help=f"{help_text}; default: ${variable}")
+        otherwise = f", else {DEFAULT_AUTH_URL}" if flag == "--auth-url" else ""
+        send.add_argument(flag, help=f"{help_text}; default: ${variable}{otherwise}")
     send.add_argument(
         "--max-batch-size",
         type=int,
@@ -219,7 +225,8 @@ def _parser() -> argparse.ArgumentParser:
         "--max-in-flight",
         type=int,
         default=None,
-        help="requests in flight at once (default: the client's)",
+        help=f"requests in flight at most (default: {DEFAULT_MAX_IN_FLIGHT}; fewer "
+        "while the server answers 429 or 503)",
     )
     send.add_argument(
         "--allowed-host",
@@ -643,6 +650,10 @@ def _summary(path: str, report: SendReport, reading: _Reading, seconds: float) -
     )
 
 
+def _from_line(start_line: int) -> str:
+    return f" from line {start_line} on" if start_line > 1 else ""
+
+
 def _resume_line(
     reading: _Reading, report: SendReport, error: BaseException | None
 ) -> int | None:
@@ -703,7 +714,11 @@ def _send(
             os._exit(1)
         return 1
     if reading.progress.count == 0 and reading.outcomes.count == 0:
-        print(f"{PROGRAM}: {path} holds no items: nothing was sent", file=stderr)
+        print(
+            f"{PROGRAM}: {path} holds no items{_from_line(reading.start_line)}: nothing "
+            "was sent",
+            file=stderr,
+        )
         return 1
     return 1 if reading.outcomes.count else 0
 
@@ -747,7 +762,10 @@ def _run(arguments: argparse.Namespace, stdin: BinaryIO, stderr: TextIO) -> int:
             )
             return 1
         if valid == 0 and outcomes.count == 0:
-            print(f"{PROGRAM}: {items.path} holds no items", file=stderr)
+            print(
+                f"{PROGRAM}: {items.path} holds no items{_from_line(arguments.start_line)}",
+                file=stderr,
+            )
             return 1
         return 1 if outcomes.count else 0
 

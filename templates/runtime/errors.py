@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 
 
 class EnrichmentError(Exception):
-    """Base of every exception this package raises."""
+    """Base of the package's own errors: refused credentials, an unsafe endpoint, a token
+    that cannot be had, a session key that cannot be read. Not of ``SendInterrupted`` (a
+    ``KeyboardInterrupt``), nor of the ``ValueError`` of a bad option, nor of what the
+    caller's own code raised during a send."""
 
     report: SendReport | None = None
     """Raised by ``send``: what happened to the items until then (what was in flight or

@@ -360,6 +360,9 @@ def test_an_empty_file_says_so(
     secret_file.write_text(SECRET)
     assert run("send", path, "--client-secret-file", str(secret_file)) == 1
     assert "holds no items: nothing was sent" in capsys.readouterr().err
+    (tmp_path / "one.jsonl").write_text(json.dumps(item("a")) + "\n")
+    assert run("validate", str(tmp_path / "one.jsonl"), "--start-line", "99") == 1
+    assert "holds no items from line 99 on" in capsys.readouterr().err
     assert run("validate", path) == 1
 
 
