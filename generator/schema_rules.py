@@ -195,6 +195,18 @@ def _field_problems(path: str, fields: list[Any]) -> list[Problem]:
             continue
         identifiers[identifier].append(index)
     for identifier, indexes in identifiers.items():
+        # An attribute named as another field is on the wire would take that field's value
+        # too (models accept both names): "aӀb" becomes the attribute "aӏb", say.
+        other = wire_names.get(identifier)
+        if other is not None and other not in indexes:
+            problems.append(
+                Problem(
+                    path,
+                    f"field name {fields[indexes[0]]['name']!r} becomes the Python attribute "
+                    f"{identifier!r}, which is the name of /fields/{other}: rename one of them",
+                    pointer=f"/fields/{indexes[0]}/name",
+                )
+            )
         if len(indexes) < 2:
             continue
         first = indexes[0]

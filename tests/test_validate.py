@@ -143,3 +143,14 @@ def test_a_file_name_that_gives_no_ascii_package_name_needs_a_name_key(tmp_path:
     assert "the file name 'δεδομένα' must give an ASCII package name: add a \"name\" key" in result.stderr
     path.write_text(json.dumps({"name": "calls", "fields": [{"name": "a", "type": "INT", "optional": False}]}))
     assert enrichgen("validate", str(path)).exit_code == 0
+
+
+def test_an_attribute_named_as_another_field_is_refused(tmp_path: Path) -> None:
+    """Cyrillic palochka: "a\u04c0b" becomes the attribute "a\u04cfb", the other field's wire
+    name; the model, which accepts both names, would send one value under both."""
+    path = tmp_path / "schema.json"
+    fields = [{"name": name, "type": "INT", "optional": True} for name in ("a\u04c0b", "a\u04cfb")]
+    path.write_text(json.dumps({"name": "idem", "fields": fields}))
+    result = enrichgen("validate", str(path))
+    assert result.exit_code == 1
+    assert "which is the name of /fields/1: rename one of them" in result.stderr
