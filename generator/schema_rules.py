@@ -76,6 +76,11 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
+def _cut(text: str, limit: int = 80) -> str:
+    """``text``, or its start and an ellipsis: a message echoes what it refers to, not 100 kB."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if not close:
@@ -113,9 +118,9 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         known = set(allowed)
         return [
             (
-                "/" + key.replace("~", "~0").replace("/", "~1"),
+                "/" + _cut(key).replace("~", "~0").replace("/", "~1"),
                 (
-                    f"unknown key {key!r} in {where}{_did_you_mean(key, allowed)}"
+                    f"unknown key {_cut(key)!r} in {where}{_did_you_mean(key[:100], allowed)}"
                     f" (allowed: {', '.join(allowed)})"
                 ),
             )

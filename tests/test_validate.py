@@ -154,3 +154,11 @@ def test_an_attribute_named_as_another_field_is_refused(tmp_path: Path) -> None:
     result = enrichgen("validate", str(path))
     assert result.exit_code == 1
     assert "which is the name of /fields/1: rename one of them" in result.stderr
+
+
+def test_a_huge_unknown_key_is_not_echoed_whole(tmp_path: Path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"fields": [{"name": "a", "type": "INT", "optional": True}], "k" * 100_000: 1}))
+    result = enrichgen("validate", str(path))
+    assert result.exit_code == 1 and len(result.stderr) < 500
+    assert "unknown key 'kkkk" in result.stderr and "…" in result.stderr
