@@ -874,7 +874,9 @@ class EnrichmentClient(BaseClient[httpx.Client]):
     ) -> SendReport:
         """Validate, batch and send ``items``; every item ends in one outcome of the report.
 
-        ``items`` is any iterable of ``EnrichmentItem`` or wire-format mappings, read lazily.
+        ``items`` is any iterable of ``EnrichmentItem`` or wire-format mappings, read lazily,
+        500 at a time: reading blocks the send (for a live feed, send each group of events
+        as it comes).
         ``on_failure`` receives each rejected or failed item as soon as it is decided (the
         report then only counts them); ``control`` stops the send from outside.
         Raises only ``AuthenticationError`` or ``UnsafeEndpointError`` (their ``report``
