@@ -605,6 +605,8 @@ class _Signals:
     def __init__(self, control: SendControl, stderr: TextIO) -> None:
         self.control = control
         self.stderr = stderr
+        self.send_over = False
+        """Set once the send has ended: a signal then changes nothing."""
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -620,6 +622,8 @@ class _Signals:
         # Neither signal raises: an exception breaking into the send wherever it is
         # could leave a batch with no outcome. The send looks at the control at least
         # every SendControl.POLL_SECONDS, and a read from a pipe pauses once a second.
+        if self.send_over:
+            return  # the summary and the resume line are being printed
         if self.control.stopping:
             self.control.abandon()
             self._say(f"\n{PROGRAM}: abandoning what is in flight\n")
@@ -677,7 +681,9 @@ def _send(
     control = SendControl()
     reading.outcomes.on_error = control.stop
     error: BaseException | None = None
-    with client, _Signals(control, stderr):
+    # The handlers stay until the summary and the resume line are out: a second signal
+    # just after the send ended would otherwise cut them off (the handlers never raise).
+    with client, _Signals(control, stderr) as signals:
         try:
             report = client.send(
                 reading, on_failure=reading.on_failure, control=control
@@ -688,42 +694,43 @@ def _send(
             if reported is None:
                 raise
             error, report = raised, reported
-    reading.progress.finish()
-    outcomes = reading.outcomes
-    outcomes.close()  # what a full disk refused is known before anything is promised
-    outcomes.print()
-    print(_summary(path, report, reading, reading.progress.elapsed))
-    if isinstance(error, (EnrichmentError, OSError)):
-        print(f"{PROGRAM}: error: {_for_the_command_line(str(error))}", file=stderr)
-    if outcomes.error is not None:
-        print(
-            f"{PROGRAM}: error: cannot write {outcomes.path}: "
-            f"{outcomes.error.strerror}; the send stopped",
-            file=stderr,
-        )
-    resume = _resume_line(reading, report, error)
-    if resume is not None:
-        print(
-            f"{PROGRAM}: stopped early: every line before {resume} has its outcome above"
-            f"{' and in ' + reading.outcomes.path if reading.outcomes.path else ''}; "
-            f"resume with --start-line {resume}",
-            file=stderr,
-        )
-        if control.abandoning:
-            # The requests left in flight hold worker threads that the interpreter would
-            # wait for on exit: everything is written, so leave now.
-            sys.stdout.flush()
-            stderr.flush()
-            os._exit(1)
-        return 1
-    if reading.progress.count == 0 and reading.outcomes.count == 0:
-        print(
-            f"{PROGRAM}: {path} holds no items{_from_line(reading.start_line)}: nothing "
-            "was sent",
-            file=stderr,
-        )
-        return 1
-    return 1 if reading.outcomes.count else 0
+        signals.send_over = True
+        reading.progress.finish()
+        outcomes = reading.outcomes
+        outcomes.close()  # what a full disk refused is known before anything is promised
+        outcomes.print()
+        print(_summary(path, report, reading, reading.progress.elapsed))
+        if isinstance(error, (EnrichmentError, OSError)):
+            print(f"{PROGRAM}: error: {_for_the_command_line(str(error))}", file=stderr)
+        if outcomes.error is not None:
+            print(
+                f"{PROGRAM}: error: cannot write {outcomes.path}: "
+                f"{outcomes.error.strerror}; the send stopped",
+                file=stderr,
+            )
+        resume = _resume_line(reading, report, error)
+        if resume is not None:
+            print(
+                f"{PROGRAM}: stopped early: every line before {resume} has its outcome above"
+                f"{' and in ' + reading.outcomes.path if reading.outcomes.path else ''}; "
+                f"resume with --start-line {resume}",
+                file=stderr,
+            )
+            if control.abandoning:
+                # The requests left in flight hold worker threads that the interpreter would
+                # wait for on exit: everything is written, so leave now.
+                sys.stdout.flush()
+                stderr.flush()
+                os._exit(1)
+            return 1
+        if reading.progress.count == 0 and reading.outcomes.count == 0:
+            print(
+                f"{PROGRAM}: {path} holds no items{_from_line(reading.start_line)}: nothing "
+                "was sent",
+                file=stderr,
+            )
+            return 1
+        return 1 if reading.outcomes.count else 0
 
 
 def _run(arguments: argparse.Namespace, stdin: BinaryIO, stderr: TextIO) -> int:

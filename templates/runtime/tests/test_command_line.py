@@ -558,3 +558,34 @@ def test_the_signal_handler_writes_past_a_stream_that_is_being_written() -> None
         stderr.close()
         said = pipe.read().decode()
     assert "stopping: reading no more" in said and "abandoning" in said
+
+
+def test_signals_just_after_the_send_ended_cut_neither_summary_nor_resume_line(
+    tmp_path: Path,
+    recorded: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The send's handlers stay until the resume line is out (the default ones would
+    raise KeyboardInterrupt, or kill the process on SIGTERM, before it)."""
+    import signal
+
+    from .. import command_line
+
+    class _Stopped(_Recorded):
+        def send(self, items: Any, **options: Any) -> SendReport:
+            options["control"].stop()
+            return SendReport(accepted=1, first_unfinished=1)
+
+    def finish_with_signals(self: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(command_line, "EnrichmentClient", _Stopped)
+    monkeypatch.setattr(command_line.Progress, "finish", finish_with_signals)
+    monkeypatch.setenv("CS_CLIENT_SECRET", SECRET)
+    path = jsonl(tmp_path, *(json.dumps(item(f"u{n}")) for n in range(3)))
+    assert run("send", path) == 1
+    captured = capsys.readouterr()
+    assert "1 accepted" in captured.out
+    assert "resume with --start-line 1" in captured.err
