@@ -45,7 +45,12 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
-from .errors import AuthenticationError, EnrichmentError, SendInterrupted
+from .errors import (
+    AuthenticationError,
+    EnrichmentError,
+    SendInterrupted,
+    UnsafeEndpointError,
+)
 from .integration import LATEST, VERSIONS
 from .report import ItemFailure, SendReport
 from .sending import (
@@ -61,6 +66,7 @@ from .sending import (
     SendPlan,
     SendSettings,
 )
+from .server_text import clean
 from .token import (
     DEFAULT_AUTH_URL,
     Token,
@@ -311,12 +317,16 @@ class BaseClient(Generic[HttpClient]):
             project_id=self.project_id,
             secrets=(self._client_secret,),
         )
-        check_url(
-            token.endpoint,
-            what="endpoint in the token answer",
-            allowed_hosts=self.allowed_hosts,
-            loopback_http_allowed=self._loopback_http_allowed,
-        )
+        try:
+            check_url(
+                token.endpoint,
+                what="endpoint in the token answer",
+                allowed_hosts=self.allowed_hosts,
+                loopback_http_allowed=self._loopback_http_allowed,
+            )
+        except UnsafeEndpointError as unsafe:  # its host is the server's text
+            secrets = (self._client_secret, token.access_token)
+            raise UnsafeEndpointError(clean(str(unsafe), secrets)) from None
         logger.info("new token, valid for %.0f s", token.lifetime)
         if self._token is not None:
             self._earlier_tokens.append(self._token.access_token)
@@ -324,6 +334,9 @@ class BaseClient(Generic[HttpClient]):
         return token
 
     def _unreachable(self, url: str, error: Exception) -> str:
+        # The endpoint's URL comes from the token answer: a server may put anything in it,
+        # the token or the secret included.
+        url = clean(url, self._secrets())
         if isinstance(error, _AttemptTooLong):
             return f"{url} was still answering when the attempt's deadline passed"
         return f"{url} could not be reached ({type(error).__name__})"

@@ -52,7 +52,7 @@ def _host_of(url: str, what: str) -> tuple[str, str]:
         host.encode("idna")
     except (httpx.InvalidURL, UnicodeError):
         raise UnsafeEndpointError(
-            f"the {what} host {host!r} is not a valid host name"
+            f"the {what} host {_shown(host)} is not a valid host name"
         ) from None
     return parts.scheme.lower(), host
 
@@ -75,7 +75,7 @@ def check_url(
         return
     if scheme != "https":
         raise UnsafeEndpointError(
-            f"the {what} must use https (host {host!r}); plain http is only accepted "
+            f"the {what} must use https (host {_shown(host)}); plain http is only accepted "
             "for a loopback sandbox"
         )
     allowed = {name.rstrip(".").lower() for name in allowed_hosts or ()}
@@ -84,9 +84,14 @@ def check_url(
     if host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN):
         return
     raise UnsafeEndpointError(
-        f"the {what} host {host!r} is not {TRUSTED_DOMAIN} or one of its subdomains; "
+        f"the {what} host {_shown(host)} is not {TRUSTED_DOMAIN} or one of its subdomains; "
         "name it in allowed_hosts if you trust it"
     )
+
+
+def _shown(host: str) -> str:
+    """``host`` quoted for a message, cut: a token answer may hold any text there."""
+    return repr(host if len(host) <= 80 else host[:79] + "…")
 
 
 def auth_url_is_loopback_http(auth_url: str) -> bool:

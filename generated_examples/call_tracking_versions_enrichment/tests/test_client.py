@@ -368,6 +368,42 @@ def test_an_endpoint_that_is_not_allowed_raises_before_the_token_is_used(
     assert api.batches == []
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://" + SECRET + ".evil.example",  # a host the secret is in
+        "https://" + "a" * 60_000 + ".evil.example",  # a host of 60 kB
+    ],
+)
+def test_an_unsafe_endpoint_is_named_without_the_secret_and_cut(
+    clients: Clients, api: FakeApi, endpoint: str
+) -> None:
+    api.token_replies.append(status(200, {"access_token": "t", "endpoint": endpoint}))
+    with pytest.raises(UnsafeEndpointError) as raised:
+        clients.send(items(1))
+    assert SECRET not in str(raised.value) and len(str(raised.value)) <= 200
+
+
+def test_an_endpoint_url_holding_the_secret_or_the_token_is_redacted_in_reasons(
+    clients: Clients, api: FakeApi
+) -> None:
+    """The endpoint's URL comes from the token answer and goes into a failure's reason."""
+    token = "token-value-0123456789"
+    endpoint = f"http://127.0.0.1:1/{SECRET}/{token}"
+    api.token_replies.append(
+        status(200, {"access_token": token, "endpoint": endpoint, "expires_in": 3600})
+    )
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    api.replies += [unreachable] * 10
+    report = clients.send(items(1), max_retries=1)
+    [failure] = report.failed
+    assert "[redacted]" in failure.reason
+    assert SECRET not in failure.reason and token not in failure.reason
+
+
 def test_on_failure_receives_failures_as_they_happen(
     clients: Clients, api: FakeApi
 ) -> None:
