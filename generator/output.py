@@ -300,6 +300,9 @@ def _recorded_command_problem(
         return "it cannot be read as a command"
     if words[:2] != ["enrichgen", "generate"]:
         return "it does not run 'enrichgen generate'"
+    if command != shlex.join(words):
+        # "schemas/$(touch x).json" unquoted is one word to shlex and shell code to a shell
+        return "it is not quoted as enrichgen quotes it (shell syntax in a word?)"
     schemas: list[str] = []
     options: dict[str, str] = {}
     rest = iter(words[2:])
@@ -351,7 +354,7 @@ def _same_schema(recorded: Path, checked: Path, digest: str) -> bool:
         return True
     try:
         data = _read_regular_file(recorded.parent.resolve() / recorded.name)
-    except (OutputError, OSError, ValueError):
+    except (OutputError, OSError, ValueError, RuntimeError):  # RuntimeError: a link loop
         return False
     return data is not None and sha256(data) == digest
 

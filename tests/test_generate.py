@@ -479,6 +479,11 @@ def test_a_command_spelled_differently_is_not_a_difference(repository: Path) -> 
             "enrichgen generate 'schemas/calls.json --out vendor",
             "it cannot be read as a command",
         ),
+        # one word to shlex, shell code to a shell (a copy of the schema may bear the name)
+        (
+            "enrichgen generate schemas/$(touch${IFS}x).json --out vendor",
+            "it is not quoted as enrichgen quotes it",
+        ),
     ],
 )
 def test_check_refuses_a_recorded_command_that_would_not_regenerate_the_package(

@@ -19,9 +19,10 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
+import stat
 import sys
+import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -450,41 +451,48 @@ class _Outcomes:
 def _keep_failures_before(path: str, line: int) -> None:
     """Rewrite the failures file ``path`` without the entries of ``line`` and after,
     which the resumed send decides again: a stale failure left there, resent later,
-    would undo a later write of its key accepted meanwhile. Anything but a regular file
-    (a pipe, a terminal), and a line that is not an entry, is left as it is."""
-    try:
-        if not os.path.isfile(path):
-            return
-    except OSError:
+    would undo a later write of its key accepted meanwhile. Other lines are kept, but a
+    last line cut short (a full disk, a kill) that is no entry. Anything but a regular
+    file (a pipe, a terminal) is left as it is; a link is followed, and stays a link."""
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(real), prefix=f".{os.path.basename(real)}."
+    )
     try:
+        # Items are customer data: the copy is no more readable than the file, from the
+        # start (mkstemp makes it 0600).
+        os.chmod(temporary, stat.S_IMODE(os.stat(real).st_mode))
         with (
-            open(path, encoding="utf-8", errors="surrogateescape") as old,
-            open(temporary, "w", encoding="utf-8", errors="surrogateescape") as new,
+            open(real, encoding="utf-8", errors="surrogateescape") as old,
+            os.fdopen(
+                descriptor, "w", encoding="utf-8", errors="surrogateescape"
+            ) as new,
         ):
             for text in old:
-                if _entry_line(text) < line:
+                number = _entry_line(text)
+                if not text.endswith("\n"):
+                    if number is None:
+                        break  # what a write cut short left
+                    text += "\n"
+                if number is None or number < line:
                     new.write(text)
-        shutil.copymode(
-            path, temporary
-        )  # items are customer data: keep who may read them
-        os.replace(temporary, path)
+        os.replace(temporary, real)
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
 
 
-def _entry_line(text: str) -> int:
-    """The ``line`` of a failures file entry; 0 for anything else (kept)."""
+def _entry_line(text: str) -> int | None:
+    """The ``line`` of a failures file entry; None for anything else."""
     try:
         entry = json.loads(text)
     except ValueError:
-        return 0
+        return None
     number = entry.get("line") if isinstance(entry, dict) else None
-    return number if type(number) is int else 0
+    return number if type(number) is int else None
 
 
 class _Reading:
@@ -760,6 +768,7 @@ def _run(arguments: argparse.Namespace, stdin: BinaryIO, stderr: TextIO) -> int:
             return _send(client, reading, stderr, items.path)
         valid = _validate(reading, version)
         progress.finish()
+        outcomes.close()  # what a full disk refused is known before anything is promised
         outcomes.print()
         print(
             f"{items.path}: {valid:,} valid, {outcomes.count:,} invalid "

@@ -381,7 +381,7 @@ class SendPlan:
                 self._unsettled = settled
 
     def _next_ready(self, now: float) -> _Batch | None:
-        """The batch to post now, if any (taken out of the queue).
+        """The batch to post now, if any (still in the queue: see ``_post``).
 
         A batch in backoff keeps its place: a new batch starts only while fewer than
         ``window`` batches are under way, so a dead endpoint costs a few batches' retries,
@@ -396,8 +396,7 @@ class SendPlan:
             if batch.from_refusal and searching:
                 continue
             if batch.started or under_way < self._window:
-                self._ready.remove(batch)
-                return batch
+                return batch  # _post takes it out, once it is in flight
         return None
 
     def _next_timer(self) -> float | None:
@@ -425,7 +424,10 @@ class SendPlan:
         if self._send_deadline is not None:
             deadline = min(deadline, self._send_deadline)
         post = Post(batch.body, batch.count, deadline, batch.refused_token)
+        # In flight before it leaves the queue: a Ctrl-C in between leaves it in one of
+        # them (both a moment), never in neither, so first_unfinished covers it.
         self._in_flight[post] = batch
+        self._ready.remove(batch)
         return post
 
     def _finish(self) -> Finished:

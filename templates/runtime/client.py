@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import itertools
 import logging
@@ -277,7 +278,8 @@ class BaseClient(Generic[HttpClient]):
                 return token
         failure = self._token_failure
         if failure is not None and failure[0] >= asked > 0.0:
-            raise failure[1]
+            # A copy for each caller: the send it ends attaches its own report to it.
+            raise copy.copy(failure[1])
         return None
 
     @contextlib.contextmanager
@@ -287,7 +289,7 @@ class BaseClient(Generic[HttpClient]):
         try:
             yield
         except (TokenUnavailable, AuthenticationError) as error:
-            self._token_failure = (self._clock(), error)
+            self._token_failure = (self._clock(), copy.copy(error))  # before any report
             raise
 
     def _secrets(self) -> tuple[str, ...]:

@@ -519,9 +519,14 @@ def test_token_raises_enrichment_errors_and_prefers_a_fresh_token_to_a_past_fail
             # Raising a recorded failure to a waiter does not record it again.
             client._token = None
             recorded = client._token_failure
-            with pytest.raises(EnrichmentError):
+            with pytest.raises(EnrichmentError) as first:
                 client._usable_token(None, asked=failed_at - 1.0)
             assert client._token_failure is recorded
+            # Each waiter gets its own copy: the send it ends attaches its own report.
+            with pytest.raises(EnrichmentError) as second:
+                client._usable_token(None, asked=failed_at - 1.0)
+            assert recorded is not None
+            assert len({id(first.value), id(second.value), id(recorded[1])}) == 3
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -461,6 +461,30 @@ def test_a_resumed_run_adds_to_the_failed_out_file_what_it_decides_again(
     assert failed_out.stat().st_mode & 0o777 == 0o600
 
 
+def test_resuming_drops_a_cut_entry_and_keeps_a_linked_failures_file_safe(
+    tmp_path: Path,
+) -> None:
+    """A full disk left half an entry at the end: it is dropped, and the resumed run's
+    entries start on their own line. A --failed-out given through a link stays a link, its
+    file keeps its mode, and a file planted where a fixed temporary name would be is left
+    alone."""
+    path = jsonl(tmp_path, "{not json", json.dumps(item("a")), "{still not json")
+    real = tmp_path / "real-failed.jsonl"
+    assert run("validate", path, "--failed-out", str(real)) == 1
+    real.write_text(real.read_text() + '{"line": 9, "outcome": "rej')  # cut short
+    real.chmod(0o600)
+    link = tmp_path / "failed.jsonl"
+    link.symlink_to(real)
+    planted = tmp_path / f".{real.name}.{os.getpid()}"
+    planted.write_text("someone else's")
+    failed_out = str(link)
+    assert run("validate", path, "--failed-out", failed_out, "--start-line", "3") == 1
+    entries = [json.loads(text) for text in real.read_text().splitlines()]
+    assert [entry["line"] for entry in entries] == [1, 3]
+    assert link.is_symlink() and real.stat().st_mode & 0o777 == 0o600
+    assert planted.read_text() == "someone else's"
+
+
 class _FailingAll(_Recorded):
     """Stands in for ``EnrichmentClient``: every item failed, told as it is decided."""
 

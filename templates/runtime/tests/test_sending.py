@@ -1079,3 +1079,27 @@ def test_a_systematic_refusal_fails_only_its_own_search() -> None:
     assert {failure.index for failure in report.failed} == set(range(4, 10))
     assert all("call_lenght" in failure.reason for failure in report.failed)
     assert report.accepted == 9 and report.rejected_count == 5
+
+
+def test_an_interrupt_while_a_post_is_made_loses_no_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between taking a batch from the queue and putting it in flight (its body being
+    made): a Ctrl-C there left it in neither, and first_unfinished after it."""
+    run = Run([item(n) for n in range(30)], max_batch_size=10)
+    made: list[Any] = []
+    real_make_body = sending._Batch.make_body
+
+    def make_body(self: Any, builder: BatchBuilder) -> bytes:
+        if len(made) == 1:
+            raise KeyboardInterrupt
+        made.append(self)
+        return real_make_body(self, builder)
+
+    monkeypatch.setattr(sending._Batch, "make_body", make_body)
+    with pytest.raises(KeyboardInterrupt):
+        run.posts()
+    [first] = run.plan._in_flight
+    run.answer(first)
+    report = run.plan.abandon().report
+    assert report.accepted == 10 and report.first_unfinished == 10
