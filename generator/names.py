@@ -66,7 +66,9 @@ def snake_case(text: str) -> str:
 def field_identifier(wire_name: str) -> str:
     """The attribute name of a field in the generated model."""
     name = snake_case(wire_name) or "field"
-    if name[0].isdigit():
+    # Numeric, not only digits, as datamodel-code-generator tells it: "𦉭" (a CJK numeral)
+    # starts a name that it prefixes.
+    if name[0].isnumeric():
         name = f"field_{name}"
     if name in RESERVED:
         name = f"{name}_"
