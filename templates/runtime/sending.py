@@ -34,11 +34,12 @@ The rules it keeps:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .batching import BatchBuilder
@@ -284,7 +285,7 @@ class SendPlan:
         """Batches never started when the send was stopped."""
         self._unsettled: int | None = None
         """Lowered to the first position a call decides outcomes from, and put back when
-        the call ends: an exception that breaks into the call (a Ctrl-C, which comes
+        the call ends (``_deciding``): an exception that breaks into the call (a Ctrl-C, which comes
         between any two steps) leaves it lowered, and the send resumes there at the
         latest (``_first_unfinished``), whatever the call had decided."""
         self._read = 0
@@ -369,13 +370,12 @@ class SendPlan:
             for batch in expired:
                 if batch not in queue:
                     continue  # failing the one before closed the send, and failed it
-                settled = self._unsettle(batch.first_position)
-                queue.remove(batch)
-                reason = "not sent: its batch deadline passed while it waited"
-                if self._paused_until > now:
-                    reason += " (the server asked to wait with Retry-After)"
-                self._fail_batch(batch, reason, None)
-                self._unsettled = settled
+                with self._deciding(batch.first_position):
+                    queue.remove(batch)
+                    reason = "not sent: its batch deadline passed while it waited"
+                    if self._paused_until > now:
+                        reason += " (the server asked to wait with Retry-After)"
+                    self._fail_batch(batch, reason, None)
 
     def _next_ready(self, now: float) -> _Batch | None:
         """The batch to post now, if any (still in the queue: see ``_post``).
@@ -439,30 +439,32 @@ class SendPlan:
         """The answer to ``ReadItems``: the items read (fewer than asked: the input
         ended, unless it ``paused``: it has nothing more for now, and what is held goes
         without waiting for a full batch)."""
-        settled = self._unsettle(self._read)
-        if len(items) < VALIDATION_CHUNK and not paused:
-            self._reading = False
-            self._input_ended = True
-        self._admit_chunk(items)
-        if paused and self._builder.count and not self._stopped:
-            self._enqueue(self._builder.flush(), self.clock())
-        self._unsettled = settled
+        with self._deciding(self._read):
+            if len(items) < VALIDATION_CHUNK and not paused:
+                self._reading = False
+                self._input_ended = True
+            self._admit_chunk(items)
+            if paused and self._builder.count and not self._stopped:
+                self._enqueue(self._builder.flush(), self.clock())
 
     def input_failed(self, error: BaseException, items: list[object]) -> None:
         """Reading the input raised ``error`` after ``items``: they are still sent, then the
         send raises ``error``."""
-        settled = self._unsettle(self._read)
-        self._reading = False
-        self._input_ended = True
-        self._input_error = error
-        self._admit_chunk(items)
-        self._unsettled = settled
+        with self._deciding(self._read):
+            self._reading = False
+            self._input_ended = True
+            self._input_error = error
+            self._admit_chunk(items)
 
-    def _unsettle(self, position: int) -> int | None:
-        """Lower ``_unsettled`` to ``position`` for a call; returns what to put back."""
+    @contextlib.contextmanager
+    def _deciding(self, position: int | None) -> Iterator[None]:
+        """Lowers ``_unsettled`` to ``position`` (None: leaves it) for the block, and puts
+        it back when the block ends normally; a block broken into leaves it lowered."""
         settled = self._unsettled
-        self._unsettled = position if settled is None else min(settled, position)
-        return settled
+        if position is not None:
+            self._unsettled = position if settled is None else min(settled, position)
+        yield
+        self._unsettled = settled
 
     def _admit_chunk(self, items: list[object]) -> None:
         now = self.clock()
@@ -609,10 +611,9 @@ class SendPlan:
         batch = self._in_flight.get(post)
         if batch is None:
             return  # abandoned
-        settled = self._unsettle(batch.first_position)
-        del self._in_flight[post]
-        self._answered(batch, answer)
-        self._unsettled = settled
+        with self._deciding(batch.first_position):
+            del self._in_flight[post]
+            self._answered(batch, answer)
 
     def _answered(self, batch: _Batch, answer: Answer) -> None:
         self.report.requests += 1
@@ -667,10 +668,9 @@ class SendPlan:
         batch = self._in_flight.get(post)
         if batch is None:
             return  # abandoned
-        settled = self._unsettle(batch.first_position)
-        del self._in_flight[post]
-        self._not_answered(batch, failure)
-        self._unsettled = settled
+        with self._deciding(batch.first_position):
+            del self._in_flight[post]
+            self._not_answered(batch, failure)
 
     def _not_answered(self, batch: _Batch, failure: NoAnswer) -> None:
         if failure.reached_endpoint:
@@ -974,14 +974,15 @@ class SendPlan:
         parts = [*self._ready, *self._backoff]
         positions = [part.first_position for part in parts]
         positions += [item.position for item in self._builder.pending[:1]]  # in order
-        settled = self._unsettle(min(positions)) if positions else self._unsettled
-        self._ready.clear()
-        self._backoff.clear()
-        for part in parts:
-            self._fail_batch(part, reason, None)
-        if not self._stopped:  # else they stay unfinished: first_unfinished covers them
-            self._fail(self._builder.flush(), reason, None)
-        self._unsettled = settled
+        with self._deciding(min(positions) if positions else None):
+            self._ready.clear()
+            self._backoff.clear()
+            for part in parts:
+                self._fail_batch(part, reason, None)
+            if (
+                not self._stopped
+            ):  # else they stay unfinished: first_unfinished covers it
+                self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
 
