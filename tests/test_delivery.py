@@ -166,14 +166,36 @@ def test_a_dead_endpoint_fails_the_whole_send_after_a_few_batches(
     assert sum(waits) < 150  # the backoff of a few batches, not of 40
 
 
-def _trickling_server(sent: list[int], stop: threading.Event) -> tuple[socket.socket, str]:
-    """Answers the token request, then answers each post with a body trickled a byte at
-    a time; ``sent`` counts the bytes of body that went out before the client hung up."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+TRICKLE_BUDGET = 2_000
+"""Bytes a trickling server sends, one every 0.05 s, before it gives up by itself."""
 
-    def serve(connection: socket.socket) -> None:
+
+class _Trickle:
+    """A server that answers the token request, and each post, a byte at a time: in the
+    answer's body (``what="body"``), in its headers (``"headers"``), or in the headers of
+    the token answer (``"token headers"``). ``sent`` counts the bytes trickled before the
+    client hung up (or ``TRICKLE_BUDGET``); ``hung_up`` is set once it has."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.sent = 0
+        self.hung_up = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
         with connection:
             request = b""
             while b"\r\n\r\n" not in request:
@@ -183,56 +205,75 @@ def _trickling_server(sent: list[int], stop: threading.Event) -> tuple[socket.so
             while len(body) < length:
                 body += connection.recv(65536)
             if b"/oauth/token" in head:
-                answer = json.dumps({"access_token": "t", "endpoint": url}).encode()
+                if self.what == "token headers":
+                    self._trickle(connection, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
+                    return
+                answer = json.dumps({"access_token": "t", "endpoint": self.url}).encode()
                 connection.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                     + f"Content-Length: {len(answer)}\r\n\r\n".encode()
                     + answer
                 )
-                return
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-            try:
-                while not stop.wait(0.05):
-                    connection.sendall(b" ")
-                    sent[0] += 1
-            except OSError:
-                return
+            elif self.what == "headers":
+                self._trickle(connection, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
+            else:
+                self._trickle(connection, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b" ")
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return listener, url
+    def _trickle(self, connection: socket.socket, start: bytes, byte: bytes) -> None:
+        try:
+            connection.sendall(start)
+            while self.sent < TRICKLE_BUDGET:
+                time.sleep(0.05)
+                connection.sendall(byte)
+                self.sent += 1
+        except OSError:
+            self.hung_up.set()
 
 
-def test_an_answer_trickled_slowly_is_given_up_at_the_batch_deadline() -> None:
-    sent = [0]
-    stop = threading.Event()
-    listener, url = _trickling_server(sent, stop)
+def send_to_trickle(what: str, kind: str, **deadlines: float) -> str:
+    """The reason the one item sent to a ``_Trickle(what)`` failed with, once the client
+    has hung up by itself.
+
+    The server, ready to trickle for ``TRICKLE_BUDGET`` bytes, sees the client hang up far
+    sooner (bytes, not seconds, so that a slow machine cannot fail it). Before every
+    socket operation of an attempt had its deadline, an answer trickling in its headers
+    held the worker (or the token lock) until the server stopped.
+    """
+    trickle = _Trickle(what)
+    settings = {
+        "client_id": "id",
+        "client_secret": "secret",
+        "project_id": 42,
+        "auth_url": trickle.url + "/v1/oauth/token",
+        "max_retries": 0,
+        **deadlines,
+    }
     try:
-        with EnrichmentClient(
-            "id",
-            "secret",
-            42,
-            auth_url=url + "/v1/oauth/token",
-            timeout=2.0,
-            batch_deadline=0.5,
-            max_retries=0,
-        ) as client:
-            report = client.send([call(1, 1)])
+        report = send_with(kind, settings, [call(1, 1)])
+        trickle.hung_up.wait(TRICKLE_BUDGET * 0.05 * 2)
+        assert trickle.hung_up.is_set()
+        assert trickle.sent < TRICKLE_BUDGET / 2
     finally:
-        stop.set()
-        listener.close()
+        trickle.close()
     [failure] = report.failed
-    assert "still answering when the attempt's deadline passed" in failure.reason
-    # A byte every 0.05 s for the 0.5 s of the deadline: far fewer than the 100,000 the
-    # server was ready to trickle (bytes, not seconds, so a slow machine cannot fail it).
-    assert sent[0] < 1_000
+    return str(failure.reason)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("what", ["body", "headers"])
+def test_an_answer_trickled_slowly_is_given_up_at_the_batch_deadline(
+    kind: str, what: str
+) -> None:
+    # `timeout` bounds each read; the server's bytes come well within it.
+    reason = send_to_trickle(what, kind, timeout=2.0, batch_deadline=0.5)
+    assert "still answering when the attempt's deadline passed" in reason
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_token_answer_trickled_slowly_is_given_up_after_timeout(kind: str) -> None:
+    # Given up after `timeout` in all, not after `timeout` without a byte.
+    reason = send_to_trickle("token headers", kind, timeout=1.0, batch_deadline=10.0)
+    assert "/v1/oauth/token was still answering when the attempt's deadline passed" in reason
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")

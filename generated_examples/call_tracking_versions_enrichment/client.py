@@ -45,6 +45,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from .attempt_deadline import bound, ending_by
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
 from .errors import (
     AuthenticationError,
@@ -335,11 +336,13 @@ class BaseClient(Generic[HttpClient]):
         self._token = token
         return token
 
-    def _unreachable(self, url: str, error: Exception) -> str:
+    def _unreachable(self, url: str, error: Exception, deadline: float) -> str:
         # The endpoint's URL comes from the token answer: a server may put anything in it,
         # the token or the secret included.
         url = clean(url, self._secrets())
-        if isinstance(error, _AttemptTooLong):
+        if isinstance(error, _AttemptTooLong) or (
+            isinstance(error, httpx.TimeoutException) and self._clock() >= deadline
+        ):
             return f"{url} was still answering when the attempt's deadline passed"
         return f"{url} could not be reached ({type(error).__name__})"
 
@@ -393,10 +396,12 @@ class BaseClient(Generic[HttpClient]):
             token.obtained_at,
         )
 
-    def _no_answer(self, url: str, error: Exception) -> NoAnswer:
-        """The outcome of a post that failed with ``error`` (raised by httpx)."""
+    def _no_answer(self, url: str, error: Exception, deadline: float) -> NoAnswer:
+        """The outcome of a post that failed with ``error`` (raised by httpx) before
+        ``deadline``, or at it."""
         return NoAnswer(
-            self._unreachable(url, error), maybe_applied=_maybe_applied(error)
+            self._unreachable(url, error, deadline),
+            maybe_applied=_maybe_applied(error),
         )
 
     def _check_open(self) -> None:
@@ -697,6 +702,7 @@ class _PoolPerThread(httpx.BaseTransport):
             if shared and self._shared is not None:
                 return self._shared
             pool = httpx.HTTPTransport(verify=self._ssl_context)
+            bound(pool)
             self._pools.append(pool)
             if shared:
                 self._shared = pool
@@ -733,6 +739,7 @@ class _PoolPerPost:
             pool = self._idle.pop()
         else:
             pool = httpx.AsyncHTTPTransport(verify=self._ssl_context)
+            bound(pool)
             self._pools.append(pool)
         try:
             response = await pool.handle_async_request(request)
@@ -834,12 +841,16 @@ class EnrichmentClient(BaseClient[httpx.Client]):
     def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout
         try:
-            with self._pool_http().stream(
-                "POST", **self._token_post_request()
-            ) as response:
+            with (
+                ending_by(self._clock, deadline),
+                self._pool_http().stream(
+                    "POST", **self._token_post_request()
+                ) as response,
+            ):
                 content = self._read_answer(response, deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
+            reason = self._unreachable(self.auth_url, error, deadline)
+            raise TokenUnavailable(reason) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
         )
@@ -863,10 +874,13 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             return late
         request = self._post_request(post, token)
         try:
-            with self._posting(request) as response:
+            with (
+                ending_by(self._clock, post.deadline),
+                self._posting(request) as response,
+            ):
                 content = self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return self._no_answer(request["url"], error)
+            return self._no_answer(request["url"], error, post.deadline)
         return self._answer(response, content, token)
 
     def _attempt_into(
@@ -978,7 +992,13 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             if _proxied(urllib.request.getproxies())
             else _PoolPerPost(ssl_context, self.settings.max_in_flight)
         )
-        return httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
+        # The token request's own pool: bounded as the posts' are (proxies from the
+        # environment still apply, mounted by httpx for their schemes and hosts).
+        transport = httpx.AsyncHTTPTransport(verify=ssl_context)
+        bound(transport)
+        return httpx.AsyncClient(
+            timeout=self.timeout, verify=ssl_context, transport=transport
+        )
 
     @contextlib.asynccontextmanager
     async def _posting(self, request: dict[str, Any]) -> AsyncIterator[httpx.Response]:
@@ -1033,12 +1053,14 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
     async def _fetch_token(self) -> Token:
         deadline = self._clock() + self.timeout
         try:
-            async with self._pool_http().stream(
-                "POST", **self._token_post_request()
-            ) as response:
-                content = await self._read_answer(response, deadline)
+            with ending_by(self._clock, deadline):
+                async with self._pool_http().stream(
+                    "POST", **self._token_post_request()
+                ) as response:
+                    content = await self._read_answer(response, deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            raise TokenUnavailable(self._unreachable(self.auth_url, error)) from None
+            reason = self._unreachable(self.auth_url, error, deadline)
+            raise TokenUnavailable(reason) from None
         return self._read_token_answer(
             response.status_code, content, response.headers.get("retry-after")
         )
@@ -1062,10 +1084,11 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             return late
         request = self._post_request(post, token)
         try:
-            async with self._posting(request) as response:
-                content = await self._read_answer(response, post.deadline)
+            with ending_by(self._clock, post.deadline):
+                async with self._posting(request) as response:
+                    content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return self._no_answer(request["url"], error)
+            return self._no_answer(request["url"], error, post.deadline)
         return self._answer(response, content, token)
 
     async def send(

@@ -1,0 +1,190 @@
+"""An absolute deadline on every socket operation of an attempt, headers included.
+
+httpx bounds each read and write by ``timeout``, not the request as a whole: a server that
+sends its answer's headers a byte at a time, each byte within ``timeout``, would hold the
+request (and a worker thread, or the token lock) for as long as it likes. The connection
+pools of the clients therefore reach the network through ``_BoundedBackend`` (and its
+asyncio twin), whose connections give each operation no more time than is left before the
+deadline of the attempt in progress, set with ``ending_by``; an operation started after it
+fails at once with httpcore's timeout (httpx's ``ConnectTimeout``, ``ReadTimeout`` or
+``WriteTimeout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import httpcore
+import httpx
+
+_Deadline = tuple[Callable[[], float], float]
+
+_DEADLINE: ContextVar[_Deadline | None] = ContextVar("_DEADLINE", default=None)
+"""The clock and the deadline on it of the attempt in progress in this thread or task."""
+
+
+@contextlib.contextmanager
+def ending_by(clock: Callable[[], float], deadline: float) -> Iterator[None]:
+    """Socket operations made in the block (in this thread or task) end by ``deadline``,
+    a time on ``clock``."""
+    reset = _DEADLINE.set((clock, deadline))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(reset)
+
+
+def _time_left(
+    timeout: float | None, timed_out: type[httpcore.TimeoutException]
+) -> float | None:
+    """``timeout``, cut to what is left of the attempt; ``timed_out`` if nothing is."""
+    bound = _DEADLINE.get()
+    if bound is None:
+        return timeout
+    clock, deadline = bound
+    left = deadline - clock()
+    if left <= 0:
+        raise timed_out("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def bound(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> None:
+    """Make ``transport`` (a new one) reach the network through a bounded backend.
+
+    httpx offers no way to give its transports a network backend, so this sets the one of
+    the httpcore pool it makes (``_pool._network_backend``, the same in every httpx and
+    httpcore these packages support). Should a later version have neither, the transport
+    is left as it is: each operation is then bounded by ``timeout`` alone.
+    """
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _BoundedBackend(backend)  # type: ignore[union-attr]
+    elif isinstance(backend, httpcore.AsyncNetworkBackend):
+        pool._network_backend = _AsyncBoundedBackend(backend)  # type: ignore[union-attr]
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(
+            host, port, timeout, local_address, socket_options
+        )
+        return _BoundedStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _BoundedStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout = _time_left(timeout, httpcore.ReadTimeout)
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        timeout = _time_left(timeout, httpcore.WriteTimeout)
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _BoundedStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncBoundedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = await self._backend.connect_tcp(
+            host, port, timeout, local_address, socket_options
+        )
+        return _AsyncBoundedStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = await self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _AsyncBoundedStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class _AsyncBoundedStream(httpcore.AsyncNetworkStream):
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout = _time_left(timeout, httpcore.ReadTimeout)
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        timeout = _time_left(timeout, httpcore.WriteTimeout)
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        stream = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _AsyncBoundedStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
