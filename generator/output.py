@@ -15,19 +15,25 @@ directories that run created are removed, so the next run does not find a half-w
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import shlex
 import shutil
 import stat
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from generator.package import MANIFEST_NAME, sha256
 from generator.problems import describe_character, file_type, is_invisible, one_line
+
+if sys.platform != "win32":
+    import fcntl
 
 # A generated file is tens of kilobytes; anything larger is not enrichgen's and is not read whole.
 MAX_PACKAGE_FILE_BYTES = 8 * 1024 * 1024
@@ -551,6 +557,39 @@ def write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
     why = _why_not_a_directory(package_dir)
     if why is not None:
         raise OutputError(f"{package_dir} {why}: {FIX_NOT_A_DIRECTORY}")
+    with _only_writer(package_dir):
+        return _write_package(package_dir, files)
+
+
+@contextlib.contextmanager
+def _only_writer(package_dir: Path) -> Iterator[None]:
+    """Hold the package directory for this run: a second run into the same package at the
+    same moment (two terminals, ``make -j``) would read the manifest the first one is
+    replacing, and the two would leave files of both. A new package needs no lock (it is
+    renamed into place whole: see ``_write_new_package``), nor does Windows get one."""
+    if sys.platform == "win32" or not package_dir.is_dir():
+        yield
+        return
+    try:
+        descriptor = os.open(package_dir, os.O_RDONLY)
+    except OSError as error:
+        raise _cannot(package_dir, "read", error) from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"another enrichgen run is writing {package_dir}: let it finish, then "
+                "generate again"
+            ) from None
+        except OSError:
+            pass  # a file system without locks: as before them
+        yield
+    finally:
+        os.close(descriptor)  # and the lock with it
+
+
+def _write_package(package_dir: Path, files: dict[str, bytes]) -> list[str]:
     old_manifest, no_manifest = _read_manifest(package_dir)
     if _is_foreign(package_dir, old_manifest):
         raise OutputError(

@@ -460,6 +460,38 @@ def test_a_new_package_interrupted_half_way_leaves_nothing_in_the_way(
     assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX only")
+def test_a_second_run_into_a_package_being_written_is_refused_not_mixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import output
+
+    monkeypatch.chdir(tmp_path)
+    schema = json.loads((SCHEMAS / "call_tracking.json").read_text())
+    Path("schema.json").write_text(json.dumps(schema))
+    assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+    schema["fields"] = schema["fields"][:-1]  # a change: the first run rewrites files
+    Path("schema.json").write_text(json.dumps(schema))
+    second: list[Result] = []
+    real_write = output._write_atomically
+
+    def write_while_another_run_starts(target: Path, data: bytes) -> None:
+        if not second:  # the other run starts while this one writes its first file
+            second.append(enrichgen("generate", "schema.json", "--out", "vendor"))
+        real_write(target, data)
+
+    monkeypatch.setattr(output, "_write_atomically", write_while_another_run_starts)
+    assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+    [refused] = second
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"error: another enrichgen run is writing vendor/{PACKAGE}: let it finish, then "
+        "generate again"
+    )
+    monkeypatch.setattr(output, "_write_atomically", real_write)
+    assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
+
+
 def test_a_schema_path_starting_with_a_dash_is_recorded_so_that_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
