@@ -179,6 +179,7 @@ class _Trickle:
     def __init__(self, what: str) -> None:
         self.what = what
         self.sent = 0
+        self.proxied = 0  # requests that came with an absolute URL: through a proxy
         self.hung_up = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
@@ -204,6 +205,7 @@ class _Trickle:
             length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
             while len(body) < length:
                 body += connection.recv(65536)
+            self.proxied += head.startswith(b"POST http://")
             if b"/oauth/token" in head:
                 if self.what == "token headers":
                     self._trickle(connection, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
@@ -230,7 +232,9 @@ class _Trickle:
             self.hung_up.set()
 
 
-def send_to_trickle(what: str, kind: str, **deadlines: float) -> str:
+def send_to_trickle(
+    what: str, kind: str, proxy: pytest.MonkeyPatch | None = None, **deadlines: float
+) -> str:
     """The reason the one item sent to a ``_Trickle(what)`` failed with, once the client
     has hung up by itself.
 
@@ -238,8 +242,14 @@ def send_to_trickle(what: str, kind: str, **deadlines: float) -> str:
     sooner (bytes, not seconds, so that a slow machine cannot fail it). Before every
     socket operation of an attempt had its deadline, an answer trickling in its headers
     held the worker (or the token lock) until the server stopped.
+
+    With ``proxy``, the server is also the proxy of the environment (``HTTP_PROXY``).
     """
     trickle = _Trickle(what)
+    if proxy is not None:
+        proxy.setenv("HTTP_PROXY", trickle.url)
+        for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            proxy.delenv(name, raising=False)
     settings = {
         "client_id": "id",
         "client_secret": "secret",
@@ -255,6 +265,7 @@ def send_to_trickle(what: str, kind: str, **deadlines: float) -> str:
         assert trickle.sent < TRICKLE_BUDGET / 2
     finally:
         trickle.close()
+    assert trickle.proxied == (2 if proxy else 0)  # the token request and the post
     [failure] = report.failed
     return str(failure.reason)
 
@@ -266,6 +277,14 @@ def test_an_answer_trickled_slowly_is_given_up_at_the_batch_deadline(
 ) -> None:
     # `timeout` bounds each read; the server's bytes come well within it.
     reason = send_to_trickle(what, kind, timeout=2.0, batch_deadline=0.5)
+    assert "still answering when the attempt's deadline passed" in reason
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_answer_trickled_through_a_proxy_is_given_up_at_the_batch_deadline(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = send_to_trickle("headers", kind, monkeypatch, timeout=2.0, batch_deadline=0.5)
     assert "still answering when the attempt's deadline passed" in reason
 
 

@@ -55,20 +55,35 @@ def _time_left(
     return left if timeout is None else min(timeout, left)
 
 
-def bound(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> None:
-    """Make ``transport`` (a new one) reach the network through a bounded backend.
+def bound(transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None) -> None:
+    """Make ``transport`` (a new one, made by httpx) reach the network through a bounded
+    backend; any other transport is left as it is.
 
     httpx offers no way to give its transports a network backend, so this sets the one of
     the httpcore pool it makes (``_pool._network_backend``, the same in every httpx and
-    httpcore these packages support). Should a later version have neither, the transport
-    is left as it is: each operation is then bounded by ``timeout`` alone.
+    httpcore these packages support; a proxy's pool is one too). Should a later version
+    have neither, the transport is left as it is: each operation is then bounded by
+    ``timeout`` alone.
     """
+    if not isinstance(transport, (httpx.HTTPTransport, httpx.AsyncHTTPTransport)):
+        return
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, (_BoundedBackend, _AsyncBoundedBackend)):
+        return
     if isinstance(backend, httpcore.NetworkBackend):
         pool._network_backend = _BoundedBackend(backend)  # type: ignore[union-attr]
     elif isinstance(backend, httpcore.AsyncNetworkBackend):
         pool._network_backend = _AsyncBoundedBackend(backend)  # type: ignore[union-attr]
+
+
+def bound_client(http: httpx.Client | httpx.AsyncClient) -> None:
+    """``bound`` the transports a new ``http`` made: its default one, and those of the
+    proxies of the environment (``_transport`` and ``_mounts``, as lasting as ``_pool``).
+    """
+    mounts: dict[Any, Any] = getattr(http, "_mounts", {})
+    for transport in [getattr(http, "_transport", None), *mounts.values()]:
+        bound(transport)
 
 
 class _BoundedBackend(httpcore.NetworkBackend):

@@ -45,7 +45,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from .attempt_deadline import bound, ending_by
+from .attempt_deadline import bound, bound_client, ending_by
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
 from .errors import (
     AuthenticationError,
@@ -785,11 +785,13 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         proxies = urllib.request.getproxies()
         pools = None if "all" in proxies else _PoolPerThread(ssl_context)
         self._direct = None if _proxied(proxies) else pools
-        return httpx.Client(
+        http = httpx.Client(
             timeout=self.timeout,
             verify=ssl_context,
             mounts={"all://": pools} if pools else {},
         )
+        bound_client(http)
+        return http
 
     @contextlib.contextmanager
     def _posting(self, request: dict[str, Any]) -> Iterator[httpx.Response]:
@@ -992,13 +994,9 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             if _proxied(urllib.request.getproxies())
             else _PoolPerPost(ssl_context, self.settings.max_in_flight)
         )
-        # The token request's own pool: bounded as the posts' are (proxies from the
-        # environment still apply, mounted by httpx for their schemes and hosts).
-        transport = httpx.AsyncHTTPTransport(verify=ssl_context)
-        bound(transport)
-        return httpx.AsyncClient(
-            timeout=self.timeout, verify=ssl_context, transport=transport
-        )
+        http = httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
+        bound_client(http)
+        return http
 
     @contextlib.asynccontextmanager
     async def _posting(self, request: dict[str, Any]) -> AsyncIterator[httpx.Response]:
