@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from call_tracking_enrichment import AsyncEnrichmentClient, EnrichmentClient
 
@@ -293,6 +294,68 @@ def test_a_token_answer_trickled_slowly_is_given_up_after_timeout(kind: str) -> 
     # Given up after `timeout` in all, not after `timeout` without a byte.
     reason = send_to_trickle("token headers", kind, timeout=1.0, batch_deadline=10.0)
     assert "/v1/oauth/token was still answering when the attempt's deadline passed" in reason
+
+
+def test_a_request_body_the_server_reads_slowly_is_given_up_at_the_deadline() -> None:
+    """httpcore gives each ``send()`` of a body the whole timeout: a server that reads a
+    little at a time would take a large body for as long as it likes. The client's pools
+    write in slices, each given what is left of the attempt."""
+    from call_tracking_enrichment.attempt_deadline import ending_by
+
+    received = [0]
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    body = b"x" * 64_000_000  # far more than the sockets' buffers hold
+
+    def drain() -> None:  # what has come, every 0.2 s: each send() moves on well in time
+        connection, _ = listener.accept()
+        with connection:
+            while not stop.is_set() and received[0] < len(body) / 2:
+                received[0] += len(connection.recv(1 << 20))
+                time.sleep(0.2)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/enrichments"
+    try:
+        with EnrichmentClient("id", "secret", 1) as client:
+            pools = client._direct
+            assert pools is not None
+            deadline = time.monotonic() + 1.0
+            with ending_by(time.monotonic, deadline), pytest.raises(httpx.WriteTimeout):
+                pools.handle_request(httpx.Request("POST", url, content=body))
+    finally:
+        stop.set()
+        reader.join()
+        listener.close()
+    # Bytes, not seconds: half the body would take the server many seconds.
+    assert received[0] < len(body) / 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux drops a SYN to a full backlog")
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_connection_never_made_is_not_called_an_answer_too_slow(kind: str) -> None:
+    """A token endpoint whose backlog is full never answers the connection: "could not be
+    reached (ConnectTimeout)", even once the deadline has passed, not "still answering"."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/oauth/token"
+    waiting = []  # connected, never accepted: the backlog is full
+    try:
+        for _ in range(4):
+            waiting.append(socket.socket())
+            waiting[-1].setblocking(False)
+            waiting[-1].connect_ex(listener.getsockname())
+        settings = {"client_id": "id", "client_secret": "secret", "project_id": 42,
+                    "auth_url": url, "timeout": 0.5, "max_retries": 0}
+        report = send_with(kind, settings, [call(1, 1)])
+    finally:
+        for connection in waiting:
+            connection.close()
+        listener.close()
+    [failure] = report.failed
+    assert f"{url} could not be reached (ConnectTimeout)" in failure.reason
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")

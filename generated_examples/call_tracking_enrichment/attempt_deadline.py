@@ -10,7 +10,7 @@ pools of the clients therefore reach the network through ``_BoundedBackend`` (an
 asyncio twin), whose connections give each operation no more time than is left before the
 deadline of the attempt in progress, set with ``ending_by``; an operation started after it
 fails at once with httpcore's timeout (httpx's ``ConnectTimeout``, ``ReadTimeout`` or
-``WriteTimeout``).
+``WriteTimeout``). Not bounded: the name lookup (``getaddrinfo``) of a sync connection.
 """
 
 from __future__ import annotations
@@ -19,22 +19,30 @@ import contextlib
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpcore
 import httpx
 
-_Deadline = tuple[Callable[[], float], float]
+WRITE_SLICE = 16 * 1024
+"""Bytes written at a time: httpcore's sync write gives each ``send()`` of the socket the
+whole timeout, so a request body is written in slices, each given what is left."""
+
+
+class _Deadline(NamedTuple):
+    clock: Callable[[], float]
+    deadline: float  # on that clock
+
 
 _DEADLINE: ContextVar[_Deadline | None] = ContextVar("_DEADLINE", default=None)
-"""The clock and the deadline on it of the attempt in progress in this thread or task."""
+"""The deadline of the attempt in progress in this thread or task."""
 
 
 @contextlib.contextmanager
 def ending_by(clock: Callable[[], float], deadline: float) -> Iterator[None]:
     """Socket operations made in the block (in this thread or task) end by ``deadline``,
     a time on ``clock``."""
-    reset = _DEADLINE.set((clock, deadline))
+    reset = _DEADLINE.set(_Deadline(clock, deadline))
     try:
         yield
     finally:
@@ -45,17 +53,18 @@ def _time_left(
     timeout: float | None, timed_out: type[httpcore.TimeoutException]
 ) -> float | None:
     """``timeout``, cut to what is left of the attempt; ``timed_out`` if nothing is."""
-    bound = _DEADLINE.get()
-    if bound is None:
+    attempt = _DEADLINE.get()
+    if attempt is None:
         return timeout
-    clock, deadline = bound
-    left = deadline - clock()
+    left = attempt.deadline - attempt.clock()
     if left <= 0:
         raise timed_out("the attempt's deadline passed")
     return left if timeout is None else min(timeout, left)
 
 
-def bound(transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None) -> None:
+def enforce_deadlines(
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+) -> None:
     """Make ``transport`` (a new one, made by httpx) reach the network through a bounded
     backend; any other transport is left as it is.
 
@@ -77,13 +86,13 @@ def bound(transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None) -> N
         pool._network_backend = _AsyncBoundedBackend(backend)  # type: ignore[union-attr]
 
 
-def bound_client(http: httpx.Client | httpx.AsyncClient) -> None:
-    """``bound`` the transports a new ``http`` made: its default one, and those of the
-    proxies of the environment (``_transport`` and ``_mounts``, as lasting as ``_pool``).
-    """
+def enforce_deadlines_in_client(http: httpx.Client | httpx.AsyncClient) -> None:
+    """``enforce_deadlines`` on the transports a new ``http`` made: its default one (which
+    the hosts of ``NO_PROXY`` use), and those of the proxies of the environment
+    (``_transport`` and ``_mounts``, as lasting as ``_pool``)."""
     mounts: dict[Any, Any] = getattr(http, "_mounts", {})
     for transport in [getattr(http, "_transport", None), *mounts.values()]:
-        bound(transport)
+        enforce_deadlines(transport)
 
 
 class _BoundedBackend(httpcore.NetworkBackend):
@@ -127,8 +136,9 @@ class _BoundedStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        timeout = _time_left(timeout, httpcore.WriteTimeout)
-        self._stream.write(buffer, timeout)
+        for start in range(0, len(buffer), WRITE_SLICE):
+            left = _time_left(timeout, httpcore.WriteTimeout)
+            self._stream.write(buffer[start : start + WRITE_SLICE], left)
 
     def close(self) -> None:
         self._stream.close()

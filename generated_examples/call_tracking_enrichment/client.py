@@ -45,7 +45,11 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from .attempt_deadline import bound, bound_client, ending_by
+from .attempt_deadline import (
+    ending_by,
+    enforce_deadlines,
+    enforce_deadlines_in_client,
+)
 from .endpoint import auth_url_is_loopback_http, check_url, enrichments_url
 from .errors import (
     AuthenticationError,
@@ -340,10 +344,15 @@ class BaseClient(Generic[HttpClient]):
         # The endpoint's URL comes from the token answer: a server may put anything in it,
         # the token or the secret included.
         url = clean(url, self._secrets())
+        at_deadline = self._clock() >= deadline
         if isinstance(error, _AttemptTooLong) or (
-            isinstance(error, httpx.TimeoutException) and self._clock() >= deadline
+            isinstance(error, httpx.ReadTimeout) and at_deadline
         ):
             return f"{url} was still answering when the attempt's deadline passed"
+        if isinstance(error, httpx.WriteTimeout) and at_deadline:
+            return (
+                f"{url} was still taking the request when the attempt's deadline passed"
+            )
         return f"{url} could not be reached ({type(error).__name__})"
 
     def _post_request(self, post: Post, token: Token) -> dict[str, Any]:
@@ -702,7 +711,7 @@ class _PoolPerThread(httpx.BaseTransport):
             if shared and self._shared is not None:
                 return self._shared
             pool = httpx.HTTPTransport(verify=self._ssl_context)
-            bound(pool)
+            enforce_deadlines(pool)
             self._pools.append(pool)
             if shared:
                 self._shared = pool
@@ -739,7 +748,7 @@ class _PoolPerPost:
             pool = self._idle.pop()
         else:
             pool = httpx.AsyncHTTPTransport(verify=self._ssl_context)
-            bound(pool)
+            enforce_deadlines(pool)
             self._pools.append(pool)
         try:
             response = await pool.handle_async_request(request)
@@ -790,7 +799,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             verify=ssl_context,
             mounts={"all://": pools} if pools else {},
         )
-        bound_client(http)
+        enforce_deadlines_in_client(http)
         return http
 
     @contextlib.contextmanager
@@ -995,7 +1004,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
             else _PoolPerPost(ssl_context, self.settings.max_in_flight)
         )
         http = httpx.AsyncClient(timeout=self.timeout, verify=ssl_context)
-        bound_client(http)
+        enforce_deadlines_in_client(http)
         return http
 
     @contextlib.asynccontextmanager

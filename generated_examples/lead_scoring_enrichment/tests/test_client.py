@@ -730,28 +730,33 @@ def test_a_closed_client_says_so_before_reading_any_item(shell: str) -> None:
     assert read == []
 
 
-def test_the_clients_pools_end_socket_operations_by_the_attempts_deadline() -> None:
+def test_the_clients_pools_end_socket_operations_by_the_attempts_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Every socket operation of an attempt ends by its deadline (headers trickled a byte
     at a time included: enrichgen's tests do that over sockets). Here, with the httpx and
     httpcore installed, a deadline already past stops a request before it connects; a
     pool that was not bounded would try to connect, and be refused."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     past = lambda: 10.0  # noqa: E731 - a clock after the deadline
     url = "http://127.0.0.1:9/v1/enrichments"  # the discard port: nothing listens there
     with EnrichmentClient("id", "secret", 1) as client:
-        transport = client._pool_http()._transport_for_url(httpx.URL(url))
         with ending_by(past, 1.0), pytest.raises(httpx.ConnectTimeout):
-            transport.handle_request(httpx.Request("POST", url))
+            client._pool_http().post(url)  # the token request's way
+        assert client._direct is not None  # the posts' way
+        with ending_by(past, 1.0), pytest.raises(httpx.ConnectTimeout):
+            client._direct.handle_request(httpx.Request("POST", url))
 
     async def post_async() -> None:
         async with AsyncEnrichmentClient("id", "secret", 1) as client:
             client._in_this_loop()
             with ending_by(past, 1.0), pytest.raises(httpx.ConnectTimeout):
-                async with client._direct.posting(  # type: ignore[union-attr]
-                    httpx.Request("POST", url)
-                ):
-                    pass  # pragma: no cover - never answered
-            transport = client._pool_http()._transport_for_url(httpx.URL(url))
+                await client._pool_http().post(url)
+            assert client._direct is not None
             with ending_by(past, 1.0), pytest.raises(httpx.ConnectTimeout):
-                await transport.handle_async_request(httpx.Request("POST", url))
+                async with client._direct.posting(httpx.Request("POST", url)):
+                    pass  # pragma: no cover - never answered
 
     asyncio.run(post_async())
