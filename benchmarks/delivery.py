@@ -162,7 +162,7 @@ def main() -> None:
     with Server(dead=dead) as auth_url:
         report, seconds = send(auth_url, items[:20_000])
     print(f"dead: 20,000 items all failed in {seconds:.1f} s "
-          f"({report.requests} requests, {report.failed_count} failed)")
+          f"({report.retries} retries of connections refused, {report.failed_count} failed)")
 
 
 if __name__ == "__main__":

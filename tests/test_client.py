@@ -381,6 +381,9 @@ def test_an_unsafe_auth_url_is_refused_before_anything_is_sent() -> None:
 def test_enrichments_url() -> None:
     assert enrichments_url("https://e.contentsquare.com/") == "https://e.contentsquare.com/v1/enrichments"
     assert enrichments_url("https://e.contentsquare.com/v1/enrichments/") == "https://e.contentsquare.com/v1/enrichments"
+    # The path goes before a query; a fragment is never sent (it used to swallow the path).
+    assert enrichments_url("https://e.contentsquare.com/eu?region=1") == "https://e.contentsquare.com/eu/v1/enrichments?region=1"
+    assert enrichments_url("https://e.contentsquare.com#x") == "https://e.contentsquare.com/v1/enrichments"
 
 
 def test_randomized_faults_every_item_gets_exactly_one_outcome(

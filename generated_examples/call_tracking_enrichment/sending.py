@@ -57,6 +57,7 @@ from .retry import (
     parse_error,
     parse_retry_after,
 )
+from .token import Token
 from .validation import InvalidItem, ValidItem, ValidRun, validate_chunk, validate_run
 from .versions import IntegrationVersion
 
@@ -162,7 +163,8 @@ class NoAnswer:
     reason: str
     retry_after: float | None = None
     reached_endpoint: bool = True
-    """False when no request reached the enrichment endpoint (no token could be had)."""
+    """False when no request reached the enrichment endpoint (no token could be had, or no
+    connection was made)."""
     maybe_applied: bool = True
     """The request may have reached the server, which may still apply it (a timeout, a
     connection lost after sending); False when it surely did not (no connection)."""
@@ -656,15 +658,23 @@ class SendPlan:
                 self._paused_until = max(self._paused_until, now + retry_after)
             self._retry(batch, f"HTTP {status}", retry_after, status, now)
         elif verdict in (Verdict.SPLIT, Verdict.SPLIT_SMALLER):
-            error = parse_error(status, answer.content, self._secrets())
+            error = parse_error(status, answer.content, self._answer_secrets(answer))
             if verdict is Verdict.SPLIT_SMALLER:
                 self._too_large(batch, error, status)
             else:
                 self._refused(batch, error, status)
         else:
-            error = parse_error(status, answer.content, self._secrets())
+            error = parse_error(status, answer.content, self._answer_secrets(answer))
             self._fail_batch(batch, _with_status(status, error), status)
             self._count_refused_batch(status, error)
+
+    def _answer_secrets(self, answer: Answer) -> tuple[str, ...]:
+        """What must not appear in a reason drawn from ``answer``: the secrets, and the token
+        the post was made with (a late answer may echo one replaced many times since).
+        """
+        made_with = answer.token
+        own = (made_with.access_token,) if isinstance(made_with, Token) else ()
+        return (*self._secrets(), *own)
 
     def post_failed(self, post: Post, failure: NoAnswer) -> None:
         """``post`` got no usable answer."""

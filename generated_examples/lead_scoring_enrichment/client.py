@@ -408,9 +408,11 @@ class BaseClient(Generic[HttpClient]):
     def _no_answer(self, url: str, error: Exception, deadline: float) -> NoAnswer:
         """The outcome of a post that failed with ``error`` (raised by httpx) before
         ``deadline``, or at it."""
+        reached = _maybe_applied(error)  # else no connection was made
         return NoAnswer(
             self._unreachable(url, error, deadline),
-            maybe_applied=_maybe_applied(error),
+            reached_endpoint=reached,
+            maybe_applied=reached,
         )
 
     def _check_open(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -100,6 +100,10 @@ def auth_url_is_loopback_http(auth_url: str) -> bool:
 
 
 def enrichments_url(endpoint: str) -> str:
-    """``endpoint`` without its trailing ``/``, plus ``/v1/enrichments`` unless already there."""
-    base = endpoint.rstrip("/")
-    return base if base.endswith(ENRICHMENTS_PATH) else base + ENRICHMENTS_PATH
+    """``endpoint`` with its path's trailing ``/`` removed and ``/v1/enrichments`` added
+    unless already there: before any query, and without a fragment (never sent)."""
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if not path.endswith(ENRICHMENTS_PATH):
+        path += ENRICHMENTS_PATH
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))

@@ -148,12 +148,16 @@ def read_token_answer(
         )
     if not isinstance(endpoint, str) or not endpoint:
         raise AuthenticationError(f"{looks_wrong}: its answer has no endpoint")
-    expires_in = answer.get("expires_in", DEFAULT_EXPIRES_IN)
-    if (
-        isinstance(expires_in, bool)
-        or not isinstance(expires_in, (int, float))
-        or not math.isfinite(expires_in)
-        or expires_in <= 0
-    ):
-        expires_in = DEFAULT_EXPIRES_IN
-    return Token(access_token, endpoint, float(expires_in), now)
+    lifetime = _lifetime(answer.get("expires_in", DEFAULT_EXPIRES_IN))
+    return Token(access_token, endpoint, lifetime, now)
+
+
+def _lifetime(expires_in: object) -> float:
+    """``expires_in`` in seconds, or the default when it is not a usable number."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return DEFAULT_EXPIRES_IN
+    try:
+        seconds = float(expires_in)
+    except OverflowError:  # an integer of hundreds of digits: JSON allows it
+        return DEFAULT_EXPIRES_IN
+    return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_EXPIRES_IN

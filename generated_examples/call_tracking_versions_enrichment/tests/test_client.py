@@ -196,6 +196,31 @@ def test_an_unreachable_token_endpoint_fails_the_items_and_names_the_url(
     assert "ConnectError" in report.failed[0].reason
 
 
+def test_a_token_lifetime_no_float_can_hold_is_the_default_one(
+    clients: Clients, api: FakeApi
+) -> None:
+    """JSON allows an integer of hundreds of digits; float() of it raised OverflowError
+    out of send()."""
+    api.token_replies.append(
+        status(200, {"access_token": "t", "endpoint": ENDPOINT, "expires_in": 10**400})
+    )
+    report = clients.send(items(2))
+    assert report.ok and report.accepted == 2
+    assert len(api.token_requests) == 1
+
+
+def test_a_connection_never_made_is_not_counted_as_a_request(
+    clients: Clients, api: FakeApi
+) -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    api.replies += [refused] * 3
+    report = clients.send(items(2), max_retries=3)
+    assert report.ok and report.retries == 3
+    assert report.requests == 1  # the one answered; three connections were refused
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_post_whose_deadline_passed_while_it_waited_for_the_token_is_not_made(
     kind: str, api: FakeApi

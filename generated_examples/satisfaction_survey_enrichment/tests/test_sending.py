@@ -33,6 +33,7 @@ from ..sending import (
     Wait,
 )
 from ..server_text import clean
+from ..token import Token
 from ..validation import ValidItem
 from .test_models import VALID_WIRE
 
@@ -775,6 +776,25 @@ def test_server_text_is_cleaned_of_secrets_and_control_characters() -> None:
     [refused] = finished.report.rejected
     assert "s3cret-token" not in refused.reason and "[redacted]" in refused.reason
     assert refused.reason.isprintable() and len(refused.reason) < 300
+
+
+def test_the_token_a_post_was_made_with_is_redacted_from_its_answer() -> None:
+    """An answer may come after the token it was sent with has been replaced many times
+    (the client remembers only the last few): that token is redacted all the same."""
+    run = Run([item(0)])
+    [post], _ = run.posts()
+    made_with = Token("old-token-4711", "https://e.contentsquare.com", 3600.0, 0.0)
+    run.answer(
+        post,
+        400,
+        errorCode="BAD",
+        errorMessage="Bearer old-token-4711",
+        token=made_with,
+    )
+    finished = run.next()
+    assert isinstance(finished, Finished)
+    [refused] = finished.report.rejected
+    assert "old-token-4711" not in refused.reason and "[redacted]" in refused.reason
 
 
 def test_a_secret_echoed_with_invisible_characters_inside_is_still_redacted() -> None:
