@@ -299,7 +299,7 @@ def test_a_token_answer_trickled_slowly_is_given_up_after_timeout(kind: str) -> 
 def test_a_request_body_the_server_reads_slowly_is_given_up_at_the_deadline() -> None:
     """httpcore gives each ``send()`` of a body the whole timeout: a server that reads a
     little at a time would take a large body for as long as it likes. The client's pools
-    write in slices, each given what is left of the attempt."""
+    write it with one ``sendall()`` given what is left of the attempt."""
     from call_tracking_enrichment.attempt_deadline import ending_by
 
     received = [0]

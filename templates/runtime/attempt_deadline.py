@@ -13,6 +13,7 @@ fails at once with httpcore's timeout (httpx's ``ConnectTimeout``, ``ReadTimeout
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -20,10 +21,6 @@ from typing import Any, NamedTuple
 
 import httpcore
 import httpx
-
-WRITE_SLICE = 16 * 1024
-"""Bytes written at a time: httpcore's sync write gives each ``send()`` of the socket the
-whole timeout, so a request body is written in slices, each given what is left."""
 
 
 class _Deadline(NamedTuple):
@@ -133,9 +130,29 @@ class _BoundedStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        for start in range(0, len(buffer), WRITE_SLICE):
-            left = _time_left(timeout, httpcore.WriteTimeout)
-            self._stream.write(buffer[start : start + WRITE_SLICE], left)
+        left = _time_left(timeout, httpcore.WriteTimeout)
+        plain = self._plain_socket()
+        if plain is None or _DEADLINE.get() is None:
+            self._stream.write(buffer, left)
+            return
+        # httpcore's write gives each send() of a plain socket the whole timeout: a server
+        # that reads a little at a time would take a large body for as long as it likes.
+        # sendall() takes what is left in all (TLS's write has one deadline already).
+        try:
+            plain.settimeout(left)
+            plain.sendall(buffer)
+        except TimeoutError as error:
+            raise httpcore.WriteTimeout(str(error)) from error
+        except OSError as error:
+            raise httpcore.WriteError(str(error)) from error
+
+    def _plain_socket(self) -> socket.socket | None:
+        """The socket of a connection without TLS (where httpcore writes with ``send()``
+        itself); None for any other."""
+        if self._stream.get_extra_info("ssl_object") is not None:
+            return None
+        sock = self._stream.get_extra_info("socket")
+        return sock if type(sock) is socket.socket else None
 
     def close(self) -> None:
         self._stream.close()
