@@ -571,7 +571,10 @@ def _only_writer(package_dir: Path) -> Iterator[None]:
         yield
         return
     try:
-        descriptor = os.open(package_dir, os.O_RDONLY)
+        descriptor = os.open(package_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:  # a directory one may write but not list: as without locks
+        yield
+        return
     except OSError as error:
         raise _cannot(package_dir, "read", error) from None
     try:

@@ -473,10 +473,12 @@ def test_a_second_run_into_a_package_being_written_is_refused_not_mixed(
     schema["fields"] = schema["fields"][:-1]  # a change: the first run rewrites files
     Path("schema.json").write_text(json.dumps(schema))
     second: list[Result] = []
+    started = []
     real_write = output._write_atomically
 
     def write_while_another_run_starts(target: Path, data: bytes) -> None:
-        if not second:  # the other run starts while this one writes its first file
+        if not started:  # the other run starts while this one writes its first file
+            started.append(True)
             second.append(enrichgen("generate", "schema.json", "--out", "vendor"))
         real_write(target, data)
 
@@ -489,6 +491,36 @@ def test_a_second_run_into_a_package_being_written_is_refused_not_mixed(
         "generate again"
     )
     monkeypatch.setattr(output, "_write_atomically", real_write)
+    assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is POSIX only")
+def test_a_package_directory_that_cannot_be_listed_is_written_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory one may write but not read (mode 0300) cannot be opened for the lock:
+    generate goes on without it, as it did before there was one. (Simulated: the tests
+    run as root, whom no mode stops.)"""
+    from generator import output
+
+    monkeypatch.chdir(tmp_path)
+    schema = json.loads((SCHEMAS / "call_tracking.json").read_text())
+    Path("schema.json").write_text(json.dumps(schema))
+    assert enrichgen("generate", "schema.json", "--out", "vendor").exit_code == 0
+    schema["fields"] = schema["fields"][:-1]
+    Path("schema.json").write_text(json.dumps(schema))
+    package = (tmp_path / "vendor" / PACKAGE).resolve()
+    real_open = os.open
+
+    def no_read_permission(path: Any, flags: int, *args: Any, **options: Any) -> int:
+        if not options and Path(path).resolve() == package:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **options)
+
+    monkeypatch.setattr(output.os, "open", no_read_permission)
+    result = enrichgen("generate", "schema.json", "--out", "vendor")
+    assert result.exit_code == 0, result.stderr
+    monkeypatch.setattr(output.os, "open", real_open)
     assert enrichgen("generate", "schema.json", "--out", "vendor", "--check").exit_code == 0
 
 

@@ -161,6 +161,8 @@ def _lifetime(expires_in: object) -> float:
         return DEFAULT_EXPIRES_IN
     try:
         seconds = float(expires_in)
-    except OverflowError:  # an integer of hundreds of digits: JSON allows it
+    except (
+        OverflowError
+    ):  # an integer past any float (Python parses up to 4,300 digits)
         return DEFAULT_EXPIRES_IN
     return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_EXPIRES_IN

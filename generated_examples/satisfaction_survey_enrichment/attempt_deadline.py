@@ -10,7 +10,9 @@ pools of the clients therefore reach the network through ``_BoundedBackend`` (an
 asyncio twin), whose connections give each operation no more time than is left before the
 deadline of the attempt in progress, set with ``ending_by``; an operation started after it
 fails at once with httpcore's timeout (httpx's ``ConnectTimeout``, ``ReadTimeout`` or
-``WriteTimeout``). Not bounded: the name lookup (``getaddrinfo``) of a sync connection.
+``WriteTimeout``). Not bounded by it: a sync connection's name lookup (``getaddrinfo``),
+and its connecting, which the standard library gives the time left once per address of
+the host (a host with an IPv6 and an IPv4 address may take twice that).
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ class _BoundedStream(httpcore.NetworkStream):
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         left = _time_left(timeout, httpcore.WriteTimeout)
-        plain = self._plain_socket()
-        if plain is None or _DEADLINE.get() is None:
+        plain = None if _DEADLINE.get() is None else self._plain_socket()
+        if plain is None:
             self._stream.write(buffer, left)
             return
         # httpcore's write gives each send() of a plain socket the whole timeout: a server
