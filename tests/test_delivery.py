@@ -360,6 +360,54 @@ def test_a_connection_never_made_is_not_called_an_answer_too_slow(kind: str) -> 
     assert f"{url} could not be reached (ConnectTimeout)" in failure.reason
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux drops a SYN to a full backlog")
+def test_a_host_with_two_addresses_is_connected_to_within_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The standard library gives each address of a host the whole time left: an IPv6
+    address that drops the connection, then a working IPv4 one, would connect after
+    the deadline. The client's pools give each address what is left, so the second is
+    never tried."""
+    from call_tracking_enrichment.attempt_deadline import ending_by
+
+    dropping = socket.socket(socket.AF_INET6)
+    dropping.bind(("::1", 0))
+    dropping.listen(0)
+    port = dropping.getsockname()[1]
+    working = socket.create_server(("127.0.0.1", port))
+    waiting = []  # connected to ::1, never accepted: its backlog is full
+    for _ in range(4):
+        waiting.append(socket.socket(socket.AF_INET6))
+        waiting[-1].setblocking(False)
+        waiting[-1].connect_ex(("::1", port))
+    real_getaddrinfo = socket.getaddrinfo
+
+    def two_addresses(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "two.example":
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            ]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    try:
+        with EnrichmentClient("id", "secret", 1) as client:
+            pools = client._direct
+            assert pools is not None
+            request = httpx.Request("POST", f"http://two.example:{port}/v1/enrichments")
+            deadline = time.monotonic() + 0.5
+            with ending_by(time.monotonic, deadline), pytest.raises(httpx.ConnectTimeout):
+                pools.handle_request(request)
+        # No connection is waiting to be accepted on the working address.
+        working.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            working.accept()
+    finally:
+        for connection in [*waiting, dropping, working]:
+            connection.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 def test_a_client_used_before_fork_works_in_the_child_with_its_own_connections(
     server: ScriptedServer,

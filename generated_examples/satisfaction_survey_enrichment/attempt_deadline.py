@@ -10,9 +10,7 @@ pools of the clients therefore reach the network through ``_BoundedBackend`` (an
 asyncio twin), whose connections give each operation no more time than is left before the
 deadline of the attempt in progress, set with ``ending_by``; an operation started after it
 fails at once with httpcore's timeout (httpx's ``ConnectTimeout``, ``ReadTimeout`` or
-``WriteTimeout``). Not bounded by it: a sync connection's name lookup (``getaddrinfo``),
-and its connecting, which the standard library gives the time left once per address of
-the host (a host with an IPv6 and an IPv4 address may take twice that).
+``WriteTimeout``). Not bounded by it: a sync connection's name lookup (``getaddrinfo``).
 """
 
 from __future__ import annotations
@@ -106,11 +104,25 @@ class _BoundedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        timeout = _time_left(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(
-            host, port, timeout, local_address, socket_options
-        )
-        return _BoundedStream(stream)
+        # The standard library's create_connection gives each address of the host the
+        # whole time it is given (an IPv6 and an IPv4 address that both drop the
+        # connection: twice the time left); within an attempt, each address is tried
+        # here, given what is left.
+        addresses = [host] if _DEADLINE.get() is None else _addresses(host, port)
+        options = list(socket_options or ())
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            left = _time_left(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._backend.connect_tcp(
+                    address, port, left, local_address, options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+                continue
+            return _BoundedStream(stream)
+        assert failure is not None  # there is always one address at least
+        raise failure
 
     def connect_unix_socket(
         self,
@@ -124,6 +136,15 @@ class _BoundedBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, in the order ``create_connection`` would try them."""
+    try:
+        found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as error:  # as httpcore reports a name that cannot be resolved
+        raise httpcore.ConnectError(str(error)) from error
+    return list(dict.fromkeys(str(info[4][0]) for info in found)) or [host]
 
 
 class _BoundedStream(httpcore.NetworkStream):
