@@ -147,9 +147,19 @@ def _addresses(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in found)) or [host]
 
 
+def _plain_socket(stream: httpcore.NetworkStream) -> socket.socket | None:
+    """The socket of a connection without TLS (where httpcore writes with ``send()``
+    itself); None for any other."""
+    if stream.get_extra_info("ssl_object") is not None:
+        return None
+    sock = stream.get_extra_info("socket")
+    return sock if type(sock) is socket.socket else None
+
+
 class _BoundedStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
+        self._plain = _plain_socket(stream)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         timeout = _time_left(timeout, httpcore.ReadTimeout)
@@ -157,7 +167,7 @@ class _BoundedStream(httpcore.NetworkStream):
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         left = _time_left(timeout, httpcore.WriteTimeout)
-        plain = None if _DEADLINE.get() is None else self._plain_socket()
+        plain = None if _DEADLINE.get() is None else self._plain
         if plain is None:
             self._stream.write(buffer, left)
             return
@@ -171,14 +181,6 @@ class _BoundedStream(httpcore.NetworkStream):
             raise httpcore.WriteTimeout(str(error)) from error
         except OSError as error:
             raise httpcore.WriteError(str(error)) from error
-
-    def _plain_socket(self) -> socket.socket | None:
-        """The socket of a connection without TLS (where httpcore writes with ``send()``
-        itself); None for any other."""
-        if self._stream.get_extra_info("ssl_object") is not None:
-            return None
-        sock = self._stream.get_extra_info("socket")
-        return sock if type(sock) is socket.socket else None
 
     def close(self) -> None:
         self._stream.close()

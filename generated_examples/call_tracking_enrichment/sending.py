@@ -91,6 +91,10 @@ _AFTER_DOUBTFUL_WRITE = (
 )
 
 
+Refusal = tuple[int, str | None, str | None]
+"""What tells one refusal from another: (HTTP status, errorCode, field)."""
+
+
 @dataclass(frozen=True)
 class ReadItems:
     """Read up to ``count`` more items of the input."""
@@ -200,7 +204,7 @@ class _Batch:
     started: bool = False
     from_refusal: bool = False
     """A part of a refused batch: its items were refused together with others."""
-    refusal: tuple[int, str | None, str | None] | None = None
+    refusal: Refusal | None = None
     """For a part: the (status, code, field) of the refusal that made it."""
     not_before: float = 0.0
     first_attempt: float = 0.0
@@ -311,12 +315,10 @@ class SendPlan:
         """Batches refused whole in a row: (status, errorCode), how many."""
         self._closed: str | None = None
         """Why the rest of the send fails at once (the breaker, the send deadline)."""
-        self._items_refused: tuple[tuple[int, str | None, str | None], int] | None = (
-            None
-        )
+        self._items_refused: tuple[Refusal, int] | None = None
         """Single items refused in a row by the refusal search: (status, errorCode,
         field), how many."""
-        self._systematic: dict[tuple[int, str | None, str | None], str] = {}
+        self._systematic: dict[Refusal, str] = {}
         """The refusals found systematic, with the reason their items fail with."""
 
     # -- what to do next ------------------------------------------------------------
@@ -801,9 +803,7 @@ class SendPlan:
         self._requeue(items[half:], batch, signature)
         self._requeue(items[:half], batch, signature)
 
-    def _count_single_refusal(
-        self, signature: tuple[int, str | None, str | None], error: ServerError
-    ) -> None:
+    def _count_single_refusal(self, signature: Refusal, error: ServerError) -> None:
         refused = self._items_refused
         count = refused[1] + 1 if refused and refused[0] == signature else 1
         self._items_refused = (signature, count)
@@ -883,7 +883,7 @@ class SendPlan:
         self,
         items: list[ValidItem],
         parent: _Batch,
-        refusal: tuple[int, str | None, str | None],
+        refusal: Refusal,
     ) -> None:
         """A part of a refused batch goes first, as a new request (not a retry)."""
         part = _Batch(
@@ -992,9 +992,8 @@ class SendPlan:
             self._backoff.clear()
             for part in parts:
                 self._fail_batch(part, reason, None)
-            if (
-                not self._stopped
-            ):  # else they stay unfinished: first_unfinished covers it
+            # Once stopped, they stay unfinished: first_unfinished covers them.
+            if not self._stopped:
                 self._fail(self._builder.flush(), reason, None)
         # A later write held back by one in flight fails after it (see _free), so that
         # the failures, resent in order, end with the last write.
