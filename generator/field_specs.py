@@ -24,6 +24,15 @@ class FieldSpec:
     """The annotated type the bulk validator uses: the value straight into its wire form."""
     json_schema: dict[str, Any]
     """The JSON Schema of a value, as datamodel-code-generator reads it."""
+    straight_refusal: str
+    """Source of the test by which the package's straight-line check of items
+    (``check_items`` in ``integration``) leaves ``value`` to the bulk validator: true for
+    every value the rules refuse, and for the valid ones whose wire form is not the value
+    itself."""
+    straight_names: tuple[str, ...] = ()
+    """The names of ``field_types`` that ``straight_refusal`` uses."""
+    straight_comment: str = ""
+    """A comment above ``straight_refusal`` in the generated code, when it needs one."""
 
     def sample_wire(self, index: int) -> str:
         """Source of a valid wire value, different for each ``index`` (1 to 10)."""
@@ -47,15 +56,43 @@ class FieldSpec:
 FIELD_SPECS: dict[FieldType, FieldSpec] = {
     spec.type: spec
     for spec in (
-        FieldSpec(FieldType.STRING, "WireString", "BulkString", {"type": "string"}),
-        FieldSpec(FieldType.INT, "WireInt", "WireInt", {"type": "integer"}),
-        FieldSpec(FieldType.FLOAT, "WireFloat", "WireFloat", {"type": "number"}),
-        FieldSpec(FieldType.BOOL, "WireBool", "WireBool", {"type": "boolean"}),
+        FieldSpec(
+            FieldType.STRING,
+            "WireString",
+            "BulkString",
+            {"type": "string"},
+            # Only a long string is encoded to count its bytes (surrogatepass: a lone
+            # surrogate is then refused by the encoder, not raised here).
+            "type(value) is not str or (len(value) > SHORT_STRING_CHARS and "
+            'len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES)',
+            ("MAX_STRING_BYTES", "SHORT_STRING_CHARS"),
+        ),
+        FieldSpec(
+            FieldType.INT,
+            "WireInt",
+            "WireInt",
+            {"type": "integer"},
+            "type(value) is not int or not INT_MIN <= value <= INT_MAX",
+            ("INT_MAX", "INT_MIN"),
+        ),
+        FieldSpec(
+            FieldType.FLOAT,
+            "WireFloat",
+            "WireFloat",
+            {"type": "number"},
+            "type(value) is not float or value - value != 0",
+            straight_comment="# NaN and ±inf: value - value is NaN",
+        ),
+        FieldSpec(
+            FieldType.BOOL, "WireBool", "WireBool", {"type": "boolean"}, "type(value) is not bool"
+        ),
         FieldSpec(
             FieldType.DATETIME,
             "WireDatetime",
             "BulkDatetime",
             {"type": "string", "format": "date-time"},
+            # The text itself is matched later, with the chunk's others (CheckedItems).
+            "type(value) is not str",
         ),
     )
 }

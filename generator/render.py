@@ -105,6 +105,10 @@ class FieldContext:
     wire_annotation: str
     sample_wire: str
     sample_python: str
+    optional: bool
+    straight_refusal: str
+    straight_comment: str
+    is_datetime: bool
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class VersionContext:
     constant_suffix: str
     fields: list[FieldContext]
     optional_fields: list[str]
+    required_count: int
     wire_class_syntax: bool
 
 
@@ -137,6 +142,10 @@ def _fields(integration: Integration) -> list[FieldContext]:
                 ),
                 sample_wire=spec.sample_wire(index),
                 sample_python=spec.sample_python(index),
+                optional=field.optional,
+                straight_refusal=spec.straight_refusal,
+                straight_comment=spec.straight_comment,
+                is_datetime=field.type is FieldType.DATETIME,
             )
         )
     return fields
@@ -155,6 +164,7 @@ def _version_context(integration: Integration, latest: bool) -> VersionContext:
         constant_suffix=suffix and f"_{suffix}",
         fields=_fields(integration),
         optional_fields=[repr(f.wire_name) for f in integration.fields if f.optional],
+        required_count=sum(not f.optional for f in integration.fields),
         wire_class_syntax=all(is_plain_name(f.wire_name) for f in integration.fields),
     )
 
@@ -213,6 +223,10 @@ def template_context(versions: Sequence[Integration]) -> dict[str, Any]:
             if f.type is FieldType.BOOL and not f.optional
         ],
         "wire_annotations": sorted({FIELD_SPECS[kind].wire_annotation for kind in present}),
+        # sessionNumber's check uses INT_MAX whatever the fields
+        "straight_names": sorted(
+            {"INT_MAX"}.union(*(FIELD_SPECS[kind].straight_names for kind in present))
+        ),
         "wire_class_syntax": all(is_plain_name(f.wire_name) for f in integration.fields),
     }
 

@@ -13,7 +13,14 @@ from typing import Any
 import pydantic_core
 from call_tracking_enrichment import EnrichmentItem
 from call_tracking_enrichment.integration import LATEST
-from call_tracking_enrichment.validation import InvalidItem, ValidItem, validate_chunk, validate_run
+from call_tracking_enrichment.validation import (
+    InvalidItem,
+    ValidItem,
+    _bulk_run,
+    _checked_run,
+    validate_chunk,
+    validate_run,
+)
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -181,6 +188,63 @@ VALID_VALUES = {
     "callOutcome": st.one_of(st.none(), st.text(max_size=12)),
 }
 
+VALID_DATETIME_TEXTS = st.datetimes().map(
+    lambda moment: f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
+)
+WIRE_DATETIME_TEXTS = st.one_of(
+    VALID_DATETIME_TEXTS,
+    st.sampled_from([
+        "2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z", "2024-04-31T12:00:00Z",
+        "2024-03-10T24:00:00Z", "0000-01-01T00:00:00Z", "2024-03-10T12:00:00Z\n",
+        "2024-03-10T12:00:00+02:00", "2024-03-10t12:00:00z", "２024-03-10T12:00:00Z",
+    ]),
+)
+
+
+@st.composite
+def plain_items(draw: st.DrawFn, valid: bool = False, unknown: bool = False) -> Any:
+    """Items of values of their exact wire types, keys in any order: what the straight-line
+    check of ``check_items`` takes as it is (``valid``), or nearly; with ``unknown``, now
+    and then an unknown key."""
+    strings = st.text(max_size=20)
+    if not valid:  # and strings of more than 50 bytes in UTF-8, in few characters
+        strings = st.one_of(strings, st.text(alphabet="aé€😀", min_size=12, max_size=30))
+    values = {
+        "call_answered": st.booleans(),
+        "call_duration": st.integers(-(2**31), 2**31 - 1) if valid else st.integers(),
+        "client_rating": st.floats(allow_nan=not valid, allow_infinity=not valid),
+        "call_center_name": strings,
+        "call_started_at": VALID_DATETIME_TEXTS if valid else WIRE_DATETIME_TEXTS,
+        "callOutcome": strings,
+    }
+    enrichment = {}
+    for key, strategy in values.items():
+        if key in LATEST.optional_fields and draw(st.integers(0, 3)) == 0:
+            if draw(st.booleans()):
+                enrichment[key] = None
+            continue
+        enrichment[key] = draw(strategy)
+    if valid:
+        # 29 February goes the long way (see field_types.CALENDAR_WIRE_DATETIME)
+        assume(not enrichment["call_started_at"][5:].startswith("02-29"))
+        assume(all(
+            len(value.encode("utf-8", "surrogatepass")) <= 50
+            for key, value in enrichment.items()
+            if isinstance(value, str) and key != "call_started_at"
+        ))
+    item: dict[str, Any] = {
+        "userId": draw(st.text(min_size=1, max_size=8)),
+        "sessionNumber": draw(st.integers(1, 2**31 - 1)),
+        "enrichment": dict(draw(st.permutations(list(enrichment.items())))),
+    }
+    if draw(st.booleans()):
+        item["enrichmentNumber"] = draw(st.integers(1, 3))
+    if unknown and draw(st.booleans()):  # at either level
+        where = item if draw(st.booleans()) else item["enrichment"]
+        name = draw(st.sampled_from(["unknown", "call_outcome", "enrichment_number"]))
+        where[name] = draw(st.sampled_from([1, None]))
+    return dict(draw(st.permutations(list(item.items()))))
+
 
 @st.composite
 def nearly_valid_items(draw: st.DrawFn) -> Any:
@@ -243,6 +307,54 @@ def test_a_chunk_is_one_run_exactly_when_the_model_accepts_every_item(items: lis
     assert run.keys == [one.key for one in split] == [model.key for model in models if model]
     assert [json.loads(one.wire) for one in split] == [model.to_wire() for model in models if model]
     assert run.json == b",".join(one.wire for one in split)
+
+
+@settings(max_examples=600, deadline=None)
+@given(items=st.lists(
+    st.one_of(wire_items(), nearly_valid_items(), plain_items(), plain_items(True, unknown=True)),
+    min_size=1, max_size=8,
+))
+def test_the_straight_line_check_takes_only_chunks_the_bulk_validator_takes_alike(
+    items: list[Any],
+) -> None:
+    """``check_items`` (generated per schema) against pydantic's bulk validation: a chunk it
+    lets through is one the bulk validator makes the same run of, item for item."""
+    checked = _checked_run(5, items, LATEST)
+    if checked is None:
+        return  # the bulk validator decides (test_a_chunk_is_one_run_... holds it)
+    bulk = _bulk_run(5, items, LATEST)
+    assert bulk is not None, items
+    assert checked.keys == bulk.keys
+    assert checked.items == bulk.items == items
+    checked_items, bulk_items = checked.split(), bulk.split()
+    assert [json.loads(one.wire) for one in checked_items] == [
+        json.loads(one.wire) for one in bulk_items
+    ]
+    assert all(one.wire.startswith(b'{"userId":') for one in checked_items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(plain_items(valid=True), min_size=1, max_size=8))
+def test_the_straight_line_check_takes_every_chunk_of_plain_valid_items(items: list[Any]) -> None:
+    """Values of their exact wire types, optional fields left out or None, no number, keys in
+    any order: the common input goes the cheap way."""
+    assert _checked_run(0, items, LATEST) is not None, items
+
+
+def test_the_straight_line_check_gives_the_bulk_validator_s_bytes_for_items_in_schema_order() -> None:
+    items = [
+        {"userId": "u1", "sessionNumber": 1, "enrichmentNumber": 2, "enrichment": {
+            "call_answered": True, "call_duration": 60, "client_rating": 4.5,
+            "call_center_name": "Lyon ü", "call_started_at": "2024-03-10T12:00:00Z"}},
+        {"userId": "u2", "sessionNumber": 2, "enrichment": {
+            "call_answered": False, "call_duration": -1, "client_rating": None,
+            "call_center_name": "a long name of the call center", "call_started_at":
+            "0999-12-31T23:59:59Z", "callOutcome": None}},
+    ]
+    checked, bulk = _checked_run(0, items, LATEST), _bulk_run(0, items, LATEST)
+    assert checked is not None and bulk is not None
+    assert checked.json == bulk.json
+    assert items[1]["enrichment"]["callOutcome"] is None  # the input is left as it was
 
 
 @settings(max_examples=200, deadline=None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from itertools import count, repeat
 from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
+from .field_types import CALENDAR_WIRE_DATETIME
 from .item import ItemEnvelope, ItemKey
 from .versions import IntegrationVersion
 
@@ -159,13 +161,54 @@ def _as_run(
     return ValidRun(first_index, chunk, keys, text)
 
 
+_DATETIME_TEXT = CALENDAR_WIRE_DATETIME.removeprefix("^").removesuffix("$")
+_DATETIME_TEXTS = re.compile(rf"{_DATETIME_TEXT}(?:\n{_DATETIME_TEXT})*")
+"""DATETIME texts joined by newlines, each a wire datetime that is always a valid date."""
+
+
+def _checked_run(
+    first_index: int, chunk: list[Any], version: IntegrationVersion
+) -> ValidRun | None:
+    """``chunk`` as one run by the version's straight-line check, when it lets every item
+    through; else None."""
+    checked = version.check_items(chunk)
+    if checked is None:
+        return None
+    keys, datetimes, wire = checked
+    # Every DATETIME text of the chunk against the pattern in one call, not one per value:
+    # no text holds a newline (the pattern has none), so each line is one text.
+    if datetimes and not _DATETIME_TEXTS.fullmatch("\n".join(datetimes)):
+        return None  # a datetime with an offset, or 29 February: the full rules decide
+    try:
+        text = to_json(wire)[1:-1]
+    except PydanticSerializationError:  # a lone surrogate in a string, say
+        return None
+    if not text.startswith(b'{"userId":') or text.count(_SEPARATOR) != len(wire) - 1:
+        # An item whose first key is not userId: the same items with it first.
+        text = to_json([{"userId": item["userId"], **item} for item in wire])[1:-1]
+    return _as_run(first_index, chunk, keys, text)
+
+
 def validate_run(
     first_index: int, chunk: list[Any], version: IntegrationVersion
 ) -> ValidRun | None:
     """``chunk`` (items numbered from ``first_index``) as one run, when every item is a
-    valid wire-format ``dict`` (the common case, at no Python step per item) or every item
+    valid wire-format ``dict`` (the common case, at no Python call per item) or every item
     is this version's ``EnrichmentItem``; else ``None``: ``validate_chunk`` tells which
-    items are valid."""
+    items are valid.
+
+    Dicts go through the version's straight-line check first, which encodes them as they
+    are; what it leaves is validated in bulk by pydantic into new dicts, then encoded.
+    """
+    return _checked_run(first_index, chunk, version) or _bulk_run(
+        first_index, chunk, version
+    )
+
+
+def _bulk_run(
+    first_index: int, chunk: list[Any], version: IntegrationVersion
+) -> ValidRun | None:
+    """``validate_run`` by pydantic: models, or dicts validated into new dicts."""
     types = set(map(type, chunk))
     if types == {version.item}:
         try:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from .. import Enrichment, EnrichmentItem
 from ..integration import LATEST
-from ..validation import ValidItem, validate_chunk
+from ..validation import ValidItem, _bulk_run, _checked_run, validate_chunk
 
 # A valid enrichment, by attribute name, with Python values.
 VALID: dict[str, Any] = {
@@ -284,3 +284,116 @@ def test_errors_do_not_echo_field_values() -> None:
         EnrichmentItem.model_validate(_item(userId=5, enrichment={"x": secret_value}))
     assert secret_value not in str(caught.value)
     assert secret_value not in repr(caught.value)
+
+
+# --- the straight-line check of integration (check_items) against the bulk validator -------
+
+# Valid values of each field type, of its exact wire type: they go the straight way.
+STRAIGHT_VALUES: dict[str, list[Any]] = {
+    "STRING": ["", "a" * 12, "é" * 25],
+    "INT": [0, -(2**31), 2**31 - 1],
+    "FLOAT": [0.0, -0.0, 1.7976931348623157e308, 1e-320],
+    "BOOL": [True, False],
+    "DATETIME": [
+        "2024-03-10T12:00:00Z",
+        "0999-12-31T23:59:59Z",
+        "2023-12-31T23:59:59Z",
+    ],
+}
+
+# Values the straight way leaves to the bulk validator: refused, or valid in another form.
+OTHER_VALUES: dict[str, list[Any]] = {
+    "STRING": ["é" * 25 + "a", "a" * 51, "\ud800", "a" * 12 + "\ud800", 12, b"a"],
+    "INT": [2**31, -(2**31) - 1, True, 1.0, "3"],
+    "FLOAT": [float("nan"), float("inf"), float("-inf"), 3, True, "1.5"],
+    "BOOL": [0, 1, "true"],
+    "DATETIME": [
+        "2024-02-29T12:00:00Z",
+        "2023-02-29T12:00:00Z",
+        "2024-03-10T12:00:00+02:00",
+        "2024-03-10T12:00:00",
+        "2024-03-10T12:00:00Z\n",
+        "20240310",
+        1710072000,
+        datetime(2024, 3, 10, tzinfo=timezone.utc),
+    ],
+}
+
+
+def _both_ways(enrichment: dict[str, Any]) -> tuple[Any, Any]:
+    item = {"userId": "u", "sessionNumber": 1, "enrichment": enrichment}
+    return _checked_run(0, [item], LATEST), _bulk_run(0, [item], LATEST)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (name, value)
+        for name, kind in LATEST.field_types.items()
+        for value in STRAIGHT_VALUES[kind] + OTHER_VALUES[kind] + [None]
+    ],
+)
+def test_the_straight_line_check_takes_only_what_the_bulk_validator_takes_alike(
+    name: str, value: Any
+) -> None:
+    checked, bulk = _both_ways({**VALID_WIRE, name: value})
+    kind = LATEST.field_types[name]
+    straight = any(value is one for one in STRAIGHT_VALUES[kind])  # not 0 for False
+    if straight or (value is None and name in LATEST.optional_fields):
+        assert checked is not None
+    if checked is None:
+        return  # the bulk validator decides: test_bulk_... in the package's own tests
+    assert bulk is not None
+    assert checked.keys == bulk.keys
+    assert json.loads(checked.json) == json.loads(bulk.json)
+
+
+def test_the_straight_line_check_completes_items_and_keeps_the_input_as_it_was() -> (
+    None
+):
+    no_values = {name: None for name in LATEST.optional_fields}
+    items = [
+        {"userId": "u", "sessionNumber": 1, "enrichment": VALID_WIRE},
+        {
+            "enrichment": {**VALID_WIRE, **no_values},
+            "enrichmentNumber": 3,
+            "sessionNumber": 2,
+            "userId": "v",
+        },
+    ]
+    before = json.dumps(items)
+    checked, bulk = _checked_run(0, items, LATEST), _bulk_run(0, items, LATEST)
+    assert checked is not None and bulk is not None
+    assert checked.keys == bulk.keys == [("u", 1, 1), ("v", 2, 3)]
+    assert [json.loads(one.wire) for one in checked.split()] == [
+        json.loads(one.wire) for one in bulk.split()
+    ]
+    assert json.dumps(items) == before
+    assert checked.items == items
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"userId": ""},
+        {"userId": 5},
+        {"sessionNumber": 0},
+        {"sessionNumber": True},
+        {"sessionNumber": 2**31},
+        {"enrichmentNumber": 0},
+        {"enrichmentNumber": 4},
+        {"enrichmentNumber": None},
+        {"enrichmentNumber": True},
+        {"unexpected": 1},
+        {"unexpected": None},
+        {"enrichment": {**VALID_WIRE, "not_a_field": 1}},
+        {"enrichment": {**VALID_WIRE, "not_a_field": None}},
+        {"enrichment": [VALID_WIRE]},
+    ],
+)
+def test_the_straight_line_check_leaves_a_bad_envelope_to_the_bulk_validator(
+    envelope: dict[str, Any],
+) -> None:
+    item = {**_item(), **envelope}
+    assert _checked_run(0, [item], LATEST) is None
+    assert _bulk_run(0, [item], LATEST) is None
