@@ -86,71 +86,74 @@ class ItemWire(ItemEnvelopeWire):
 
 
 def _check_items(items: list[Any]) -> CheckedItems | None:
-    """``IntegrationVersion.check_items`` of this version: the envelope and each field
-    tested in line."""
+    """``IntegrationVersion.check_items`` of this version: the envelope and each
+    field tested in line."""
     keys: list[ItemKey] = []
     datetimes: list[str] = []
     wire = items
-    for position, item in enumerate(items):
-        if type(item) is not dict:
-            return None
-        user_id = item.get("userId")
-        session_number = item.get("sessionNumber")
-        enrichment = item.get("enrichment")
-        if (
-            type(user_id) is not str
-            or not user_id
-            or type(session_number) is not int
-            or not 0 < session_number <= INT_MAX
-            or type(enrichment) is not dict
-        ):
-            return None
-        number = item.get("enrichmentNumber")
-        if type(number) is not int or not 0 < number <= 3:
-            if number is not None or len(item) != 3:
+    try:  # a required key left out raises KeyError: the bulk validator explains it
+        for position, item in enumerate(items):
+            if type(item) is not dict:
                 return None
-            number = 1  # left out: completed_item adds it
-        found = 3  # fields with a value: the required ones, so far
-        value = enrichment.get("call_answered")
-        if type(value) is not bool:
-            return None
-        value = enrichment.get("call_duration")
-        if type(value) is not int or not INT_MIN <= value <= INT_MAX:
-            return None
-        value = enrichment.get("client_rating")
-        if value is not None:
-            # NaN and ±inf: value - value is NaN
-            if type(value) is not float or value - value != 0:
-                return None
-            found += 1
-        value = enrichment.get("call_center_name")
-        if value is not None:
-            if type(value) is not str or (
-                len(value) > SHORT_STRING_CHARS
-                and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
+            user_id = item["userId"]
+            session_number = item["sessionNumber"]
+            enrichment = item["enrichment"]
+            if (
+                type(user_id) is not str
+                or not user_id
+                or type(session_number) is not int
+                or not 0 < session_number <= INT_MAX
+                or type(enrichment) is not dict
             ):
                 return None
-            found += 1
-        value = enrichment.get("call_started_at")
-        if type(value) is not str:
-            return None
-        datetimes.append(value)
-        value = enrichment.get("callOutcome")
-        if value is not None:
-            if type(value) is not str or (
-                len(value) > SHORT_STRING_CHARS
-                and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
-            ):
+            number = item.get("enrichmentNumber")
+            if type(number) is not int or not 0 < number <= 3:
+                if number is not None or len(item) != 3:
+                    return None
+                number = 1  # left out: completed_item adds it
+            found = 3  # fields with a value: the required ones, so far
+            value = enrichment["call_answered"]
+            if type(value) is not bool:
                 return None
-            found += 1
-        if len(item) != 4 or found != len(enrichment):
-            completed = completed_item(item, found, OPTIONAL_FIELDS)
-            if completed is None:
+            value = enrichment["call_duration"]
+            if type(value) is not int or not INT_MIN <= value <= INT_MAX:
                 return None
-            if wire is items:
-                wire = list(items)
-            wire[position] = completed
-        keys.append((user_id, session_number, number))
+            value = enrichment.get("client_rating")
+            if value is not None:
+                # NaN and ±inf: value - value is NaN
+                if type(value) is not float or value - value != 0:
+                    return None
+                found += 1
+            value = enrichment.get("call_center_name")
+            if value is not None:
+                if type(value) is not str or (
+                    len(value) > SHORT_STRING_CHARS
+                    and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
+                ):
+                    return None
+                found += 1
+            value = enrichment["call_started_at"]
+            if type(value) is not str:
+                return None
+            datetimes.append(value)
+            value = enrichment.get("callOutcome")
+            if value is not None:
+                if type(value) is not str or (
+                    len(value) > SHORT_STRING_CHARS
+                    and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
+                ):
+                    return None
+                found += 1
+            if len(item) != 4 or found != len(enrichment):
+                completed = completed_item(item, found, OPTIONAL_FIELDS)
+                if completed is None:
+                    return None
+                if wire is items:
+                    wire = list(items)
+                wire[position] = completed
+            keys.append((user_id, session_number, number))
+    except KeyError:
+        return None
     return CheckedItems(keys, datetimes, wire)
 
 

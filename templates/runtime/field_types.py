@@ -152,9 +152,12 @@ _MONTH_DAY = (
 CALENDAR_WIRE_DATETIME = rf"^{_YEAR}-{_MONTH_DAY}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
 """Wire datetimes that are always valid dates (29 February goes the long way)."""
 
+CalendarWireText = Annotated[str, Strict(), Field(pattern=CALENDAR_WIRE_DATETIME)]
+"""A DATETIME text already in its wire form, and always a valid date."""
+
 BulkDatetime = Annotated[
     Union[  # noqa: UP007 - pydantic reads union_mode on this form
-        Annotated[str, Strict(), Field(pattern=CALENDAR_WIRE_DATETIME)],
+        CalendarWireText,
         WireDatetimeText,
     ],
     Field(union_mode="left_to_right"),
