@@ -212,6 +212,9 @@ class _Batch:
     maybe_applied: bool = False
     """An attempt got no answer after it may have reached the server: failed, the batch
     may still be applied later, after any later write of its keys."""
+    key_set: set[ItemKey] | None = field(default=None, repr=False)
+    """Its keys as a set, when one was made for it: the sets of keys in flight are
+    updated from it with the hashes it holds, not by hashing each key again."""
 
     @property
     def items(self) -> list[ValidItem]:
@@ -227,6 +230,8 @@ class _Batch:
         return len(contents.keys if isinstance(contents, ValidRun) else contents)
 
     def keys(self) -> Iterable[ItemKey]:
+        if self.key_set is not None:
+            return self.key_set
         contents = self.contents
         if isinstance(contents, ValidRun):
             return contents.keys
@@ -518,22 +523,28 @@ class SendPlan:
             else:
                 self._admit(result, now)
 
-    def _in_bulk(self, keys: list[ItemKey]) -> bool:
-        """Items with these keys may skip the item-by-item path (``_admit``): the send
-        is open, no later write is held back, and no key comes twice."""
+    def _in_bulk(
+        self, keys: list[ItemKey], distinct: set[ItemKey] | None = None
+    ) -> bool:
+        """Items with these keys (``distinct``: as a set) may skip the item-by-item path
+        (``_admit``): the send is open, no later write is held back, and no key comes
+        twice."""
+        if distinct is None:
+            distinct = set(keys)
         return (
             self._closed is None
             and not self._waiting
-            and (not self._failed_keys or self._failed_keys.keys().isdisjoint(keys))
-            and len(set(keys)) == len(keys)
+            and (not self._failed_keys or self._failed_keys.keys().isdisjoint(distinct))
+            and len(distinct) == len(keys)
         )
 
     def _admit_run(self, run: ValidRun, now: float) -> bool:
         """A run sent as one batch, as it is, when it may be (the common case: none of
         its keys twice or held back, and it fits); else ``False``."""
         keys = run.keys
+        distinct = set(keys)  # hashed once, while the keys are fresh in the cache
         if (
-            not self._in_bulk(keys)
+            not self._in_bulk(keys, distinct)
             or len(keys) > self._builder.max_size
             or not self._builder.fits(len(run.json))
         ):
@@ -541,7 +552,7 @@ class SendPlan:
         builder = self._builder
         if builder.count and not builder.fits_more(len(keys), len(run.json)):
             self._enqueue(builder.flush(), now)  # the batch being built goes first
-        if not self._busy.isdisjoint(keys):
+        if not self._busy.isdisjoint(distinct):
             return False
         if builder.count:
             # The run completes the batch being built, which goes: one request, not two.
@@ -550,7 +561,7 @@ class SendPlan:
             for batch in [*batches, builder.flush()]:
                 self._enqueue(batch, now)
         else:
-            self._enqueue(run, now)
+            self._enqueue(run, now, distinct)
         return True
 
     def _admit(self, item: ValidItem, now: float) -> None:
@@ -571,8 +582,13 @@ class SendPlan:
             if ready:
                 self._enqueue(ready, now)
 
-    def _enqueue(self, items: list[ValidItem] | ValidRun, now: float) -> None:
-        batch = _Batch(items, now + self.settings.batch_deadline)
+    def _enqueue(
+        self,
+        items: list[ValidItem] | ValidRun,
+        now: float,
+        key_set: set[ItemKey] | None = None,
+    ) -> None:
+        batch = _Batch(items, now + self.settings.batch_deadline, key_set=key_set)
         self._busy.update(batch.keys())
         (self._unsent if self._stopped else self._ready).append(batch)
 
