@@ -43,9 +43,11 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+import httpcore
 import httpx
 
 from .attempt_deadline import (
+    bounded_pool,
     ending_by,
     enforce_deadlines,
     enforce_deadlines_in_client,
@@ -396,7 +398,9 @@ class BaseClient(Generic[HttpClient]):
         if self._clock() > deadline:
             raise _AttemptTooLong
 
-    def _answer(self, response: httpx.Response, content: bytes, token: Token) -> Answer:
+    def _answer(
+        self, response: httpx.Response | _CoreAnswer, content: bytes, token: Token
+    ) -> Answer:
         return Answer(
             response.status_code,
             content,
@@ -510,7 +514,7 @@ class _AnswerBody:
     kilobytes of gzip can hold gigabytes). The client asks for no encoding; one it cannot
     inflate so is ``httpx.DecodingError``, as a broken body is: no usable answer."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response | _CoreAnswer) -> None:
         self.content = bytearray()
         self.full = response.is_stream_consumed  # read by httpx (a MockTransport's)
         if self.full:
@@ -582,11 +586,87 @@ def _enrichments_url(endpoint: str) -> httpx.URL:
     return httpx.URL(enrichments_url(endpoint))
 
 
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+"""httpcore's errors and the httpx errors an ``httpx.HTTPTransport`` raises for them, each
+before the wider ones."""
+
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    """httpcore's errors raised in the block as httpx's (what ``_no_answer`` reads)."""
+    try:
+        yield
+    except Exception as error:
+        for raised, mapped in _HTTPX_ERRORS:
+            if isinstance(error, raised):
+                raise mapped(str(error)) from error
+        raise
+
+
+class _CoreAnswer:
+    """httpcore's answer to the post of a batch, as much of an ``httpx.Response`` as
+    ``_AnswerBody`` and ``_answer`` read; its errors are httpx's."""
+
+    is_stream_consumed = False
+    content = b""
+
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers = httpx.Headers(response.headers)
+
+    def iter_raw(self) -> Iterator[bytes]:
+        with _as_httpx_errors():
+            yield from self._response.iter_stream()
+
+    def close(self) -> None:
+        with _as_httpx_errors():
+            self._response.close()
+
+
+def _core_request(request: dict[str, Any]) -> httpcore.Request:
+    """The post of a batch (``_post_request``) for an httpcore pool itself: the headers
+    httpx would send, ``Host`` and ``Content-Length`` among them. What ``httpx.Client``
+    adds around a request (cookies, redirects, authentication, hooks, URL merging; a post
+    of a batch uses none of them) costs as much CPU as the pool's own work, and building
+    the httpx request and answer around the pool's another quarter of it."""
+    url: httpx.URL = request["url"]
+    content: bytes = request["content"]
+    headers = [(b"Host", url.netloc)]
+    headers += [
+        (name.encode("ascii"), value.encode("ascii"))
+        for name, value in request["headers"].items()
+    ]
+    headers.append((b"Content-Length", str(len(content)).encode("ascii")))
+    return httpcore.Request(
+        b"POST",
+        httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=headers,
+        content=content,
+        extensions={"timeout": httpx.Timeout(request["timeout"]).as_dict()},
+    )
+
+
 def _direct_request(request: dict[str, Any]) -> httpx.Request:
     """The post of a batch (``_post_request``), for a connection pool itself rather than
-    an ``httpx.Client``: what ``httpx.Client`` adds around a request (cookies, redirects,
-    authentication, hooks, URL merging; a post of a batch uses none of them) costs as
-    much CPU as the pool's own work."""
+    an ``httpx.Client`` (see ``_core_request``)."""
     return httpx.Request(
         "POST",
         request["url"],
@@ -690,15 +770,34 @@ class _PoolPerThread(httpx.BaseTransport):
     httpcore's pool checks every connection it holds on each request and each answer, so
     with 16 threads sharing one pool the client spent more CPU on the pool than on
     posting (about 3 ms per request, measured); each worker reuses its own connection.
+    A worker's posts of batches (``post``) go to an httpcore pool of its own, straight;
+    what else it asks (a token) goes through ``httpx.Client`` to its httpx transport.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         self._ssl_context = ssl_context
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._pools: list[httpx.HTTPTransport] = []
+        self._pools: list[httpx.HTTPTransport | httpcore.ConnectionPool] = []
         self._shared: httpx.HTTPTransport | None = None
         self._closed = False
+
+    def post(self, request: dict[str, Any]) -> _CoreAnswer:
+        """The answer to the post of a batch (``_post_request``), made by the worker
+        thread's own httpcore pool, with no httpx request or response around it."""
+        if self._closed:
+            raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+        pool: httpcore.ConnectionPool | None = getattr(self._local, "posts", None)
+        if pool is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(
+                        "the HTTP client of this EnrichmentClient is closed"
+                    )
+                pool = self._local.posts = bounded_pool(self._ssl_context)
+                self._pools.append(pool)
+        with _as_httpx_errors():
+            return _CoreAnswer(pool.handle_request(_core_request(request)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
@@ -812,20 +911,23 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         return http
 
     @contextlib.contextmanager
-    def _posting(self, request: dict[str, Any]) -> Iterator[httpx.Response]:
+    def _posting(
+        self, request: dict[str, Any]
+    ) -> Iterator[httpx.Response | _CoreAnswer]:
         """The answer to ``request``, streamed: from the client's own pools straight
-        (``_direct_request``) when no proxy is set, else through ``httpx.Client``."""
+        (``_PoolPerThread.post``) when no proxy is set, else through ``httpx.Client``.
+        """
         http = self._pool_http()  # a forked child makes its own pools here
         pools = self._direct
         if pools is None:
             with http.stream("POST", **request) as response:
                 yield response
             return
-        response = pools.handle_request(_direct_request(request))
+        answer = pools.post(request)
         try:
-            yield response
+            yield answer
         finally:
-            response.close()
+            answer.close()
 
     def _start_io(self) -> None:
         self._token_lock = threading.Lock()
@@ -875,7 +977,9 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             response.status_code, content, response.headers.get("retry-after")
         )
 
-    def _read_answer(self, response: httpx.Response, deadline: float) -> bytes:
+    def _read_answer(
+        self, response: httpx.Response | _CoreAnswer, deadline: float
+    ) -> bytes:
         answer = _AnswerBody(response)
         if not answer.full:
             for chunk in response.iter_raw():

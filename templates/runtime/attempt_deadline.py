@@ -80,6 +80,19 @@ def enforce_deadlines(
         pool._network_backend = _AsyncBoundedBackend(backend)  # type: ignore[union-attr]
 
 
+def bounded_pool(ssl_context: ssl.SSLContext) -> httpcore.ConnectionPool:
+    """A connection pool of httpcore's own whose connections end by the deadline, with
+    the settings httpx gives the pool of an ``httpx.HTTPTransport``."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpcore.ConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_BoundedBackend(httpcore.SyncBackend()),
+    )
+
+
 def enforce_deadlines_in_client(http: httpx.Client | httpx.AsyncClient) -> None:
     """``enforce_deadlines`` on the transports a new ``http`` made: its default one (which
     the hosts of ``NO_PROXY`` use), and those of the proxies of the environment

@@ -34,7 +34,16 @@ from .. import (
     UnsafeEndpointError,
 )
 from ..attempt_deadline import ending_by
-from ..client import _LONGEST_WAIT, MAX_SECONDS, _wait_seconds
+from ..client import (
+    _HTTPX_ERRORS,
+    _LONGEST_WAIT,
+    MAX_SECONDS,
+    _as_httpx_errors,
+    _core_request,
+    _direct_request,
+    _enrichments_url,
+    _wait_seconds,
+)
 from .test_models import VALID_WIRE
 
 AUTH_URL = "http://127.0.0.1:8000/v1/oauth/token"
@@ -785,3 +794,64 @@ def test_the_clients_pools_end_socket_operations_by_the_attempts_deadline(
                     pass  # pragma: no cover - never answered
 
     asyncio.run(post_async())
+
+
+# --- a sync post straight to httpcore (no proxy set) --------------------------------------
+
+
+@pytest.mark.parametrize(("raised", "expected"), _HTTPX_ERRORS)
+def test_httpcore_errors_of_a_post_are_the_httpx_errors_httpx_would_raise(
+    raised: type[Exception], expected: type[Exception]
+) -> None:
+    with pytest.raises(expected) as caught, _as_httpx_errors():
+        raise raised("no answer")
+    assert type(caught.value) is expected
+    assert str(caught.value) == "no answer"
+    # the same as httpx.HTTPTransport's own mapping (private: compared, not used)
+    from httpx._transports.default import map_httpcore_exceptions
+
+    with pytest.raises(httpx.TransportError) as by_httpx, map_httpcore_exceptions():
+        raise raised("no answer")
+    assert type(by_httpx.value) is expected
+
+
+def test_other_errors_of_a_post_pass_as_they_are() -> None:
+    with pytest.raises(KeyError), _as_httpx_errors():
+        raise KeyError("not httpcore's")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8080",
+        "https://api.example.com",
+        "https://[::1]:8443/base/",
+        "https://api.example.com/path?query=1",
+        "https://xn--nxasmq6b.example:443",
+    ],
+)
+def test_a_post_straight_to_httpcore_has_the_headers_and_target_httpx_gives_it(
+    endpoint: str,
+) -> None:
+    request = {
+        "url": _enrichments_url(endpoint),
+        "content": b'{"enrichments":[]}',
+        "headers": {
+            "Authorization": "Bearer t",
+            "Content-Type": "application/json",
+            "User-Agent": "pkg/enrichgen",
+            "Accept-Encoding": "identity",
+        },
+        "timeout": 2.5,
+    }
+    core = _core_request(request)
+    by_httpx = _direct_request(request)
+    assert core.method == b"POST"
+    assert sorted(core.headers) == sorted(by_httpx.headers.raw)
+    assert (core.url.scheme, core.url.host, core.url.port, core.url.target) == (
+        by_httpx.url.raw_scheme,
+        by_httpx.url.raw_host,
+        by_httpx.url.port,
+        by_httpx.url.raw_path,
+    )
+    assert core.extensions == by_httpx.extensions
