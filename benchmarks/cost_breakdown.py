@@ -7,9 +7,9 @@
                   schema), first pass and second pass over the input; then the same with
                   pydantic's bulk validation alone (the way for what the check leaves)
   post          - CPU per 100 kB post to a local server (another process): through
-                  httpx.Client.post (what benchmark (a) of send_throughput.py does), and
-                  handed to a connection pool straight (what the generated client does with
-                  its own pools and no proxy)
+                  httpx.Client.post (what benchmark (a) of send_throughput.py does), handed
+                  to an httpx transport straight (what the asyncio client does with no
+                  proxy), and to an httpcore pool straight (what the sync client does)
 """
 
 from __future__ import annotations
@@ -45,7 +45,13 @@ def validation(count: int) -> None:
 
 def posts(count: int) -> None:
     import httpx
-    from call_tracking_enrichment.client import _direct_request
+    from call_tracking_enrichment.attempt_deadline import bounded_pool
+    from call_tracking_enrichment.client import (
+        _core_request,
+        _direct_request,
+        _enrichments_url,
+        _ssl_context,
+    )
     from send_throughput import _serve
 
     ports: Any = multiprocessing.Queue()
@@ -55,8 +61,10 @@ def posts(count: int) -> None:
     body = b"x" * 100_000
     headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
     request = {"url": url, "content": body, "headers": headers, "timeout": 30.0}
+    core_request = {**request, "url": _enrichments_url(url.removesuffix("/v1/enrichments"))}
     try:
-        with httpx.Client() as client, httpx.HTTPTransport() as pool:
+        with (httpx.Client() as client, httpx.HTTPTransport() as pool,
+              bounded_pool(_ssl_context()) as core_pool):
 
             def through_client() -> None:
                 client.post(url, content=body, headers=headers)
@@ -66,8 +74,14 @@ def posts(count: int) -> None:
                 response.read()
                 response.close()
 
+            def to_httpcore() -> None:
+                response = core_pool.handle_request(_core_request(core_request))
+                response.read()
+                response.close()
+
             for label, post in (("httpx.Client.post", through_client),
-                                ("the pool straight", to_the_pool)) * 2:
+                                ("an httpx transport straight", to_the_pool),
+                                ("an httpcore pool straight", to_httpcore)) * 2:
                 for _ in range(50):
                     post()
                 started = time.thread_time()
