@@ -49,7 +49,6 @@ def posts(count: int) -> None:
     from call_tracking_enrichment.client import (
         _core_request,
         _direct_request,
-        _enrichments_url,
         _ssl_context,
     )
     from send_throughput import _serve
@@ -61,7 +60,6 @@ def posts(count: int) -> None:
     body = b"x" * 100_000
     headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
     request = {"url": url, "content": body, "headers": headers, "timeout": 30.0}
-    core_request = {**request, "url": _enrichments_url(url.removesuffix("/v1/enrichments"))}
     try:
         with (httpx.Client() as client, httpx.HTTPTransport() as pool,
               bounded_pool(_ssl_context()) as core_pool):
@@ -75,7 +73,7 @@ def posts(count: int) -> None:
                 response.close()
 
             def to_httpcore() -> None:
-                response = core_pool.handle_request(_core_request(core_request))
+                response = core_pool.handle_request(_core_request(request))
                 response.read()
                 response.close()
 

@@ -101,7 +101,7 @@ WireDatetime = Annotated[
 ]
 """DATETIME: timezone-aware; sent as UTC ``YYYY-MM-DDThh:mm:ssZ``."""
 
-_WIRE_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_WIRE_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _DATETIME_ADAPTER: TypeAdapter[datetime] | None = None
 
 
@@ -146,14 +146,17 @@ BulkString = Annotated[
 ]
 """STRING for the bulk validator."""
 
-_YEAR = r"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 _MONTH_DAY = (
-    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
-    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
-    r"|02-(?:0[1-9]|1\d|2[0-8]))"
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
 )
-CALENDAR_WIRE_DATETIME = rf"^{_YEAR}-{_MONTH_DAY}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
-"""Wire datetimes that are always valid dates (29 February goes the long way)."""
+CALENDAR_WIRE_DATETIME = (
+    rf"^{_YEAR}-{_MONTH_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
+)
+"""Wire datetimes that are always valid dates (29 February goes the long way). ``[0-9]``, not
+``\\d``: pydantic-core's regex takes ``\\d`` for any Unicode digit, which the models refuse."""
 
 CalendarWireText = Annotated[str, Strict(), Field(pattern=CALENDAR_WIRE_DATETIME)]
 """A DATETIME text already in its wire form, and always a valid date."""

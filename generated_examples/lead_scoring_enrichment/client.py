@@ -359,7 +359,7 @@ class BaseClient(Generic[HttpClient]):
 
     def _post_request(self, post: Post, token: Token) -> dict[str, Any]:
         return {
-            "url": _enrichments_url(token.endpoint),
+            "url": enrichments_url(token.endpoint),
             "content": post.body,
             "headers": {
                 "Authorization": f"Bearer {token.access_token}",
@@ -580,10 +580,12 @@ def _proxied(proxies: dict[str, str]) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-def _enrichments_url(endpoint: str) -> httpx.URL:
-    """The URL batches are posted to, parsed once per endpoint (httpx parses a URL given
-    as text on each request: about a tenth of a post's CPU)."""
-    return httpx.URL(enrichments_url(endpoint))
+def _parsed_url(url: str) -> httpx.URL:
+    """``url`` parsed once (httpx parses a URL given as text on each request: about a
+    tenth of a post's CPU). Messages name the URL as text: httpx's form percent-encodes
+    characters, which would hide a secret in it from redaction (``server_text.clean``).
+    """
+    return httpx.URL(url)
 
 
 _HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -645,7 +647,7 @@ def _core_request(request: dict[str, Any]) -> httpcore.Request:
     adds around a request (cookies, redirects, authentication, hooks, URL merging; a post
     of a batch uses none of them) costs as much CPU as the pool's own work, and building
     the httpx request and answer around the pool's another quarter of it."""
-    url: httpx.URL = request["url"]
+    url = _parsed_url(request["url"])
     content: bytes = request["content"]
     headers = [(b"Host", url.netloc)]
     headers += [
@@ -669,7 +671,7 @@ def _direct_request(request: dict[str, Any]) -> httpx.Request:
     an ``httpx.Client`` (see ``_core_request``)."""
     return httpx.Request(
         "POST",
-        request["url"],
+        _parsed_url(request["url"]),
         content=request["content"],
         headers=request["headers"],
         extensions={"timeout": httpx.Timeout(request["timeout"]).as_dict()},
@@ -1004,7 +1006,7 @@ class EnrichmentClient(BaseClient[httpx.Client]):
             ):
                 content = self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return self._no_answer(str(request["url"]), error, post.deadline)
+            return self._no_answer(request["url"], error, post.deadline)
         return self._answer(response, content, token)
 
     def _attempt_into(
@@ -1208,7 +1210,7 @@ class AsyncEnrichmentClient(BaseClient[httpx.AsyncClient]):
                 async with self._posting(request) as response:
                     content = await self._read_answer(response, post.deadline)
         except (httpx.HTTPError, httpx.InvalidURL, _AttemptTooLong) as error:
-            return self._no_answer(str(request["url"]), error, post.deadline)
+            return self._no_answer(request["url"], error, post.deadline)
         return self._answer(response, content, token)
 
     async def send(

@@ -179,9 +179,8 @@ class _BoundedStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if (
-            not buffer
-        ):  # the end of a body of known length: no system call (as httpcore)
+        # The end of a body of known length: no system call (as httpcore).
+        if not buffer:
             return
         left = _time_left(timeout, httpcore.WriteTimeout)
         plain = None if _DEADLINE.get() is None else self._plain

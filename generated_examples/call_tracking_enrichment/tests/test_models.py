@@ -313,6 +313,8 @@ OTHER_VALUES: dict[str, list[Any]] = {
         "2024-03-10T12:00:00+02:00",
         "2024-03-10T12:00:00",
         "2024-03-10T12:00:00Z\n",
+        "2024-03-1\u0660T12:00:00Z",  # an Arabic-Indic digit (\d in pydantic-core's regex)
+        "\uff12024-03-10T12:00:00Z",
         "20240310",
         1710072000,
         datetime(2024, 3, 10, tzinfo=timezone.utc),
@@ -337,6 +339,10 @@ def test_the_straight_line_check_takes_only_what_the_bulk_validator_takes_alike(
     name: str, value: Any
 ) -> None:
     checked, bulk = _both_ways({**VALID_WIRE, name: value})
+    try:
+        Enrichment.model_validate({**VALID_WIRE, name: value})
+    except ValidationError:
+        assert checked is None and bulk is None  # what the model refuses, both refuse
     kind = LATEST.field_types[name]
     straight = any(value is one for one in STRAIGHT_VALUES[kind])  # not 0 for False
     if straight or (value is None and name in LATEST.optional_fields):

@@ -38,9 +38,9 @@ from ..client import (
     _as_httpx_errors,
     _core_request,
     _direct_request,
-    _enrichments_url,
     _wait_seconds,
 )
+from ..endpoint import enrichments_url
 from .test_models import VALID_WIRE
 
 AUTH_URL = "http://127.0.0.1:8000/v1/oauth/token"
@@ -416,11 +416,17 @@ def test_an_unsafe_endpoint_is_named_without_the_secret_and_cut(
     assert SECRET not in str(raised.value) and len(str(raised.value)) <= 200
 
 
+@pytest.mark.parametrize(
+    "token",
+    [
+        "token-value-0123456789",
+        "token<value>`0123456789`{x}",  # characters httpx's form of a URL percent-encodes
+    ],
+)
 def test_an_endpoint_url_holding_the_secret_or_the_token_is_redacted_in_reasons(
-    clients: Clients, api: FakeApi
+    clients: Clients, api: FakeApi, token: str
 ) -> None:
     """The endpoint's URL comes from the token answer and goes into a failure's reason."""
-    token = "token-value-0123456789"
     endpoint = f"http://127.0.0.1:1/{SECRET}/{token}"
     api.token_replies.append(
         status(200, {"access_token": token, "endpoint": endpoint, "expires_in": 3600})
@@ -432,8 +438,9 @@ def test_an_endpoint_url_holding_the_secret_or_the_token_is_redacted_in_reasons(
     api.replies += [unreachable] * 10
     report = clients.send(items(1), max_retries=1)
     [failure] = report.failed
-    assert "[redacted]" in failure.reason
+    assert failure.reason.count("[redacted]") == 2
     assert SECRET not in failure.reason and token not in failure.reason
+    assert "0123456789" not in failure.reason  # nor the token in another form
 
 
 def test_on_failure_receives_failures_as_they_happen(
@@ -831,7 +838,7 @@ def test_a_post_straight_to_httpcore_has_the_headers_and_target_httpx_gives_it(
     endpoint: str,
 ) -> None:
     request = {
-        "url": _enrichments_url(endpoint),
+        "url": enrichments_url(endpoint),
         "content": b'{"enrichments":[]}',
         "headers": {
             "Authorization": "Bearer t",
