@@ -16,7 +16,6 @@ import copy
 import functools
 import itertools
 import logging
-import math
 import numbers
 import operator
 import os
@@ -755,47 +754,6 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class _InlinePosts:
-    """Whether the sync client's sending thread makes the next post itself.
-
-    A post handed to a worker thread costs two thread wake-ups and the hand-offs of the
-    interpreter lock: with an endpoint that answers at once, more than the post. So when
-    nothing is in flight, the sending thread posts itself, as long as answers come within
-    ``QUICK``; it first tries after a worker's attempt took less than ``TRY_AFTER``, and
-    goes back to the workers (and the window) after an attempt of its own took ``QUICK``
-    or more. An answer that takes longer than ``QUICK`` thus keeps the sending thread
-    waiting at most once in a row; a slower endpoint is posted to from the workers.
-    Durations are on the client's clock (tests give theirs).
-
-    Not with a ``SendControl``: its ``abandon`` takes effect within ``POLL_SECONDS``,
-    which a post under way in the sending thread (up to its deadline) would not allow.
-    """
-
-    QUICK = 0.002
-    TRY_AFTER = 0.01
-
-    def __init__(self, allowed: bool = True) -> None:
-        self._allowed = allowed
-        self._inline = False
-        self.last_worker_attempt = math.inf
-        """Seconds the last attempt made by a worker took (a worker sets it)."""
-
-    def now(self, running: int) -> bool:
-        """Make the next post in the sending thread, ``running`` posts being in flight."""
-        return (
-            self._allowed
-            and running == 0
-            and (self._inline or self.last_worker_attempt < self.TRY_AFTER)
-        )
-
-    def made(self, seconds: float) -> None:
-        """The sending thread's own attempt took ``seconds``."""
-        self._inline = seconds < self.QUICK
-        self.last_worker_attempt = (
-            math.inf
-        )  # trying again takes a quick worker's attempt
-
-
 _SEND_WORKER = threading.local()
 
 
@@ -1049,23 +1007,17 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         return self._answer(response, content, token)
 
     def _attempt_into(
-        self,
-        post: Post,
-        done: _Outcomes,
-        send_ended: threading.Event,
-        inline: _InlinePosts,
+        self, post: Post, done: _Outcomes, send_ended: threading.Event
     ) -> None:
         """``_attempt`` in a worker thread: its outcome goes to ``done``, and so does what
-        it raised (the sending thread raises it), and how long it took to ``inline``. Not
-        made once the send has ended (it raised): nothing would read the outcome."""
+        it raised (the sending thread raises it). Not made once the send has ended (it
+        raised): nothing would read the outcome."""
         if send_ended.is_set():
             return
-        started = self._clock()
         try:
             outcome: Answer | NoAnswer | Exception = self._attempt(post)
         except Exception as error:
             outcome = error
-        inline.last_worker_attempt = self._clock() - started
         done.put((post, outcome))
 
     def send(
@@ -1092,7 +1044,6 @@ class EnrichmentClient(BaseClient[httpx.Client]):
         running = 0
         done: _Outcomes = queue.SimpleQueue()
         ended = threading.Event()
-        inline = _InlinePosts(allowed=control is None)
 
         def answers_in() -> None:
             for post, outcome in _drain(done):
@@ -1110,13 +1061,8 @@ class EnrichmentClient(BaseClient[httpx.Client]):
                 if isinstance(action, ReadItems):
                     _give_read(plan, _read(iterator, action.count))
                     time.sleep(0)  # the GIL to the workers, whose answers wait for it
-                elif isinstance(action, Post) and inline.now(running):
-                    started = self._clock()
-                    outcome = self._attempt(action)
-                    inline.made(self._clock() - started)
-                    _give_outcome(plan, action, outcome)
                 elif isinstance(action, Post):
-                    self._pool().submit(self._attempt_into, action, done, ended, inline)
+                    self._pool().submit(self._attempt_into, action, done, ended)
                     running += 1
                 elif isinstance(action, Finished):
                     return _end(action)

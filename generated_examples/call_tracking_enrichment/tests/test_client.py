@@ -41,7 +41,6 @@ from ..client import (
     _as_httpx_errors,
     _core_request,
     _direct_request,
-    _InlinePosts,
     _wait_seconds,
 )
 from ..endpoint import enrichments_url
@@ -863,94 +862,3 @@ def test_a_post_straight_to_httpcore_has_the_headers_and_target_httpx_gives_it(
         by_httpx.url.raw_path,
     )
     assert core.extensions == by_httpx.extensions
-
-
-# --- the sync client posts from its own thread while answers come at once ----------------
-
-
-class StepClock:
-    """The client's clock, moved only by the test's endpoint."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _posting_threads(
-    api: FakeApi, seconds: list[float], control: SendControl | None = None
-) -> list[bool]:
-    """Send one batch of 10 items per entry of ``seconds`` to an endpoint whose n-th answer
-    takes ``seconds[n]`` on the client's clock; for each post in the order made, whether
-    the sending thread made it itself (else a worker did)."""
-    clock = StepClock()
-    by_sender: list[bool] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        by_sender.append(threading.current_thread() is threading.main_thread())
-        clock.now += seconds[len(by_sender) - 1]
-        return httpx.Response(200, json={"success": True})
-
-    api.replies += [answer] * len(seconds)
-    with (
-        httpx.Client(transport=httpx.MockTransport(api)) as http,
-        EnrichmentClient(
-            "client-id",
-            SECRET,
-            42,
-            auth_url=AUTH_URL,
-            http_client=http,
-            max_batch_size=10,
-            max_in_flight=1,  # each post made once the answer before it is in
-        ) as client,
-    ):
-        client._clock = clock
-        report = client.send(items(10 * len(seconds)), control=control)
-    assert report.accepted == 10 * len(seconds) and len(by_sender) == len(seconds)
-    return by_sender
-
-
-def test_a_quick_endpoint_is_posted_to_by_the_sending_thread_itself(
-    api: FakeApi,
-) -> None:
-    """No thread hand-off per post once a worker's first answer came at once."""
-    assert _posting_threads(api, [0.0] * 6) == [False] + [True] * 5
-
-
-def test_a_slow_endpoint_is_posted_to_by_the_workers(api: FakeApi) -> None:
-    assert _posting_threads(api, [0.05] * 6) == [False] * 6
-
-
-def test_an_answer_that_turns_slow_sends_the_next_posts_from_the_workers(
-    api: FakeApi,
-) -> None:
-    """One slow answer keeps the sending thread waiting, not two: the next posts go to
-    the workers, and stay there while the answers are slow."""
-    by_sender = _posting_threads(api, [0.0, 0.0, 0.05, 0.05, 0.05, 0.05])
-    assert by_sender == [False, True, True, False, False, False]
-
-
-def test_a_worker_s_quick_answer_lets_the_sending_thread_post_again(
-    api: FakeApi,
-) -> None:
-    by_sender = _posting_threads(api, [0.0, 0.05, 0.0, 0.0, 0.0])
-    assert by_sender == [False, True, False, True, True]
-
-
-def test_the_sending_thread_posts_itself_only_when_nothing_is_in_flight() -> None:
-    inline = _InlinePosts()
-    assert not inline.now(0)  # no answer seen yet: a worker posts
-    inline.last_worker_attempt = 0.0
-    assert inline.now(0) and not inline.now(1)
-    inline.made(0.0)
-    assert inline.now(0) and not inline.now(3)
-    inline.made(_InlinePosts.QUICK)
-    assert not inline.now(0)
-    with_control = _InlinePosts(allowed=False)  # a SendControl's abandon must not wait
-    with_control.last_worker_attempt = 0.0
-    assert not with_control.now(0)
-
-
-def test_a_send_with_a_control_is_posted_to_by_the_workers(api: FakeApi) -> None:
-    assert _posting_threads(api, [0.0] * 4, control=SendControl()) == [False] * 4
