@@ -186,10 +186,12 @@ def _checked_run(
         text = to_json(wire)[1:-1]
     except PydanticSerializationError:  # a lone surrogate in a string, say
         return None
-    if not text.startswith(b'{"userId":') or text.count(_SEPARATOR) != len(wire) - 1:
+    run = _as_run(first_index, chunk, keys, text)  # None if the cuts are not exact
+    if run is None or not text.startswith(b'{"userId":'):
         # An item whose first key is not userId: the same items with it first.
         text = to_json([{"userId": item["userId"], **item} for item in wire])[1:-1]
-    return _as_run(first_index, chunk, keys, text)
+        run = _as_run(first_index, chunk, keys, text)
+    return run
 
 
 def validate_run(

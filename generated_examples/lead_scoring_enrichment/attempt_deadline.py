@@ -85,13 +85,12 @@ def enforce_deadlines(
 
 def bounded_pool(ssl_context: ssl.SSLContext) -> httpcore.ConnectionPool:
     """A connection pool of httpcore's own whose connections end by the deadline, with
-    the settings httpx gives the pool of an ``httpx.HTTPTransport``."""
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    the limits httpx gives the pool of an ``httpx.HTTPTransport`` (its defaults)."""
     return httpcore.ConnectionPool(
         ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
         network_backend=_BoundedBackend(httpcore.SyncBackend()),
     )
 

@@ -784,26 +784,25 @@ class _PoolPerThread(httpx.BaseTransport):
         self._shared: httpx.HTTPTransport | None = None
         self._closed = False
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+
     def post(self, request: dict[str, Any]) -> _CoreAnswer:
         """The answer to the post of a batch (``_post_request``), made by the worker
         thread's own httpcore pool, with no httpx request or response around it."""
-        if self._closed:
-            raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+        self._check_open()
         pool: httpcore.ConnectionPool | None = getattr(self._local, "posts", None)
         if pool is None:
             with self._lock:
-                if self._closed:
-                    raise RuntimeError(
-                        "the HTTP client of this EnrichmentClient is closed"
-                    )
+                self._check_open()
                 pool = self._local.posts = bounded_pool(self._ssl_context)
                 self._pools.append(pool)
         with _as_httpx_errors():
             return _CoreAnswer(pool.handle_request(_core_request(request)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+        self._check_open()
         if getattr(_SEND_WORKER, "active", False):
             pool: httpx.HTTPTransport | None = getattr(self._local, "pool", None)
             if pool is None:
@@ -816,8 +815,7 @@ class _PoolPerThread(httpx.BaseTransport):
 
     def _new_pool(self, shared: bool = False) -> httpx.HTTPTransport:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the HTTP client of this EnrichmentClient is closed")
+            self._check_open()
             if shared and self._shared is not None:
                 return self._shared
             pool = httpx.HTTPTransport(verify=self._ssl_context)
